@@ -1,0 +1,316 @@
+"""The app factory every service uses: health, readiness, errors, request id, limits.
+
+``create_service_app`` returns a FastAPI app whose routes live under the service prefix,
+with ``/<prefix>/healthz`` (the process is alive), ``/<prefix>/readyz`` (every dependency
+check passes), OpenAPI at ``/<prefix>/openapi.json`` and docs at ``/<prefix>/docs``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.common.logging import get_logger
+from tessera.common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_body
+from tessera.common.settings import ServiceSettings
+
+__all__ = ["ReadinessCheck", "create_service_app", "problem_response"]
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+log = get_logger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    request_id = request.scope.get("request_id") if request is not None else None
+    body = problem_body(
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        errors=errors,
+        instance=request.url.path if request is not None else None,
+        request_id=request_id,
+    )
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
+            where, path = loc[0], loc[1:]
+        else:
+            where, path = "body", loc
+        errors.append(
+            {
+                "field": ".".join(path) or where,
+                "in": where,
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "value_error"),
+            }
+        )
+    return errors
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        fields = ", ".join(e["field"] for e in errors)
+        return problem_response(
+            request,
+            status=422,
+            code="validation_failed",
+            title="The request is not valid",
+            detail=f"invalid: {fields}" if fields else None,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        title = code.replace("_", " ").capitalize()
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        return problem_response(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=title,
+            detail=detail,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return problem_response(
+            request, status=500, code="internal_error", title="Internal server error"
+        )
+
+
+class RequestContextMiddleware:
+    """Give every request an id (kept from ``X-Request-ID`` when sane) and log it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else ""
+        request_id = request_id or uuid.uuid4().hex
+        scope["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope.get("path", "")
+            if not path.endswith(("/healthz", "/readyz")):
+                log.info(
+                    "http_request",
+                    method=scope.get("method"),
+                    path=path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies above ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        response = problem_response(
+            None,
+            status=413,
+            code="payload_too_large",
+            title="Request body too large",
+            detail=f"the limit is {self.max_bytes} bytes",
+        )
+        await response(scope, _empty_receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    prefix: str,
+    title: str,
+    description: str = "",
+    version: str = "0.1.0",
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    readiness: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+) -> FastAPI:
+    """Build a service app; routers are added by the caller under ``prefix``."""
+
+    async def _noop_lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    from contextlib import asynccontextmanager
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs" if settings.http.public_docs else None,
+        redoc_url=None,
+        lifespan=lifespan or asynccontextmanager(_noop_lifespan),
+        telemetry={"tracing": False},
+    )
+    install_error_handlers(app)
+
+    @app.get(f"{prefix}/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        f"{prefix}/readyz",
+        tags=["health"],
+        summary="Every dependency answers",
+        responses={503: {"description": "a dependency is down"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        checks = readiness() if readiness is not None else {}
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                ok = False
+                results[name] = f"failed: {type(exc).__name__}"
+        if not ok:
+            return problem_response(
+                request,
+                status=503,
+                code="not_ready",
+                title="A dependency is not ready",
+                errors=[{"field": k, "message": v} for k, v in results.items() if v != "ok"],
+            )
+        return JSONResponse({"status": "ok", "checks": results})
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
+    if settings.http.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.http.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def instrument_app(app: FastAPI, provider: Any, prefix: str) -> None:
+    """Server spans for every route except health probes."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=f"{prefix}/healthz,{prefix}/readyz",
+    )

@@ -1,0 +1,87 @@
+"""Alembic helpers: each service has its own history, version table in its own schema.
+
+A service's ``migrations/env.py`` is three lines: import its metadata and settings, then
+``run_env(metadata=..., settings=...)``. ``upgrade()`` runs a history programmatically (the
+CLI's ``db migrate`` and the test fixtures use it; it must not be called from a running
+event loop because ``env.py`` uses ``asyncio.run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tessera.common.settings import ServiceSettings
+
+__all__ = ["alembic_config", "head_revision", "run_env", "upgrade"]
+
+
+def alembic_config(migrations_dir: Path, settings: ServiceSettings) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["settings"] = settings
+    return cfg
+
+
+def head_revision(migrations_dir: Path) -> str | None:
+    return ScriptDirectory(str(migrations_dir)).get_current_head()
+
+
+def upgrade(migrations_dir: Path, settings: ServiceSettings, revision: str = "head") -> None:
+    command.upgrade(alembic_config(migrations_dir, settings), revision)
+
+
+def run_env(*, metadata: MetaData, settings_cls: type[ServiceSettings]) -> None:
+    """Body of every service's ``env.py``."""
+    settings: ServiceSettings = context.config.attributes.get("settings") or settings_cls()
+    schema = settings.schema_name
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "schema":
+            return name == schema
+        return True
+
+    def configure(**kwargs: Any) -> None:
+        context.configure(
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=include_name,
+            compare_type=True,
+            **kwargs,
+        )
+
+    if context.is_offline_mode():
+        configure(url=settings.database.async_url(), literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def migrate(connection: Connection) -> None:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(settings.database.async_url())
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f'SET search_path TO "{schema}"'))
+                await conn.run_sync(migrate)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

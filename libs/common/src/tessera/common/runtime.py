@@ -1,0 +1,168 @@
+"""What one running service holds, built inside its lifespan (never at import time).
+
+``ServiceRuntime`` owns the engine, the broker, the outbox relay and the consumer of one
+service process. ``create_app`` of each service constructs one, hands ``runtime.lifespan``
+to the app factory, and reads ``runtime.uow()`` in its dependencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from sqlalchemy import MetaData, Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tessera.common.db import UnitOfWork, create_engine, schema_is_migrated
+from tessera.common.http import ReadinessCheck
+from tessera.common.logging import configure_logging
+from tessera.common.messaging.inbox import inbox_table
+from tessera.common.messaging.outbox import Outbox, OutboxRelay, outbox_table
+from tessera.common.messaging.rabbit import (
+    BrokerPublisher,
+    EventConsumer,
+    Topology,
+    declare_topology,
+)
+from tessera.common.migrations import head_revision
+from tessera.common.security import JWKSKeySource, KeySource, TokenVerifier
+from tessera.common.settings import ServiceSettings
+from tessera.common.telemetry import configure_telemetry, shutdown_telemetry
+
+__all__ = ["MessagingTables", "NotMigrated", "ServiceRuntime"]
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class NotMigrated(RuntimeError):
+    """The service's schema is behind its code; run ``make migrate`` first."""
+
+
+class MessagingTables:
+    """The outbox and inbox tables of one service's metadata."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox: Table = outbox_table(metadata)
+        self.inbox: Table = inbox_table(metadata)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        tables: MessagingTables,
+        migrations_dir: Path,
+        consumer: EventConsumer | None = None,
+        key_source: KeySource | None = None,
+        run_relay: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.tables = tables
+        self.migrations_dir = migrations_dir
+        self.consumer = consumer
+        self.outbox = Outbox(tables.outbox, producer=settings.service_name)
+        self.topology = Topology.for_service(settings.service_name, settings.broker)
+        self._key_source = key_source
+        self._run_relay = run_relay
+        self.engine: AsyncEngine
+        self.sessions: async_sessionmaker[AsyncSession]
+        self.broker: RabbitBroker
+        self.relay: OutboxRelay
+        self.http: httpx.AsyncClient
+        self.verifier: TokenVerifier
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=self.outbox)
+
+    def readiness(self) -> Mapping[str, ReadinessCheck]:
+        async def database() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        async def broker() -> None:
+            if not await self.broker.ping(timeout=2.0):
+                raise ConnectionError("broker does not answer")
+
+        return {"database": database, "broker": broker}
+
+    async def start(self) -> None:
+        s = self.settings
+        configure_logging(s.service_name, level=s.log_level, fmt=s.log_format)
+        provider = configure_telemetry(s.service_name)
+        self.engine = create_engine(s)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        problem = await schema_is_migrated(
+            self.engine, s.schema_name, head_revision(self.migrations_dir)
+        )
+        if problem is not None:
+            await self.engine.dispose()
+            raise NotMigrated(
+                f"{problem}; run `make migrate` (or `tessera-{s.service_name} db migrate`)"
+            )
+        self.http = httpx.AsyncClient()
+        keys = self._key_source or JWKSKeySource(
+            s.jwt.jwks_url,
+            client=self.http,
+            cache_s=s.jwt.jwks_cache_s,
+            min_refetch_s=s.jwt.jwks_min_refetch_s,
+        )
+        self.verifier = TokenVerifier(s.jwt, keys)
+        self.broker = RabbitBroker(
+            s.broker.url.get_secret_value(),
+            middlewares=[RabbitTelemetryMiddleware(tracer_provider=provider)],
+            reconnect_interval=1.0,
+            graceful_timeout=10.0,
+            app_id=f"tessera-{s.service_name}",
+            logger=None,
+        )
+        if self.consumer is not None:
+            self.consumer.subscribe(self.broker)
+        await self.broker.connect()
+        if self.consumer is not None:
+            await declare_topology(self.broker, self.topology, self.consumer.routing_keys)
+        await self.broker.start()
+        self.relay = OutboxRelay(
+            self.engine,
+            self.outbox,
+            BrokerPublisher(self.broker, s.broker.exchange),
+            batch_size=s.broker.outbox_batch_size,
+            poll_interval=s.broker.outbox_poll_interval_s,
+            retention_s=s.broker.outbox_retention_s,
+        )
+        if self._run_relay:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        log.info("service_started", service=s.service_name, environment=s.environment)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        with contextlib.suppress(Exception):
+            await self.http.aclose()
+        await self.engine.dispose()
+        shutdown_telemetry()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        app.state.runtime = self
+        app.state.verifier = self.verifier
+        try:
+            yield
+        finally:
+            await self.stop()

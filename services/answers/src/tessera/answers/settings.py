@@ -1,0 +1,18 @@
+"""answers settings, env prefix ``ANSWERS__`` (shared values also from ``TESSERA__``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from tessera.common.settings import ServiceSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(ServiceSettings):
+    service_name: ClassVar[str] = "answers"
+    model_config = SettingsConfigDict(
+        env_prefix="ANSWERS__", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )

@@ -1,0 +1,53 @@
+"""Auth's rules and errors; no framework imports beyond the problem base."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from tessera.common.problems import Problem
+
+__all__ = ["EmailTaken", "InvalidCredentials", "WeakPassword", "hash_token", "new_token"]
+
+
+class EmailTaken(Problem):
+    status = 409
+    code = "email_taken"
+    title = "An account with this email already exists"
+
+
+class InvalidCredentials(Problem):
+    status = 401
+    code = "invalid_credentials"
+    title = "Email or password is wrong"
+
+
+class WeakPassword(Problem):
+    status = 422
+    code = "weak_password"
+    title = "The password is too weak"
+
+
+def new_token() -> str:
+    """256 bits of randomness, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are high-entropy, so one SHA-256 is a sufficient at-rest hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_policy(password: str, *, email: str, min_length: int) -> None:
+    errors = []
+    if len(password) < min_length:
+        errors.append(f"must be at least {min_length} characters")
+    if password.strip().lower() == email.strip().lower():
+        errors.append("must not be the email address")
+    if len(set(password)) < 4:
+        errors.append("must use more than 3 different characters")
+    if errors:
+        raise WeakPassword(
+            "; ".join(errors),
+            errors=[{"field": "password", "in": "body", "message": e} for e in errors],
+        )

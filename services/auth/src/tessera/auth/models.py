@@ -1,0 +1,139 @@
+"""Tables of schema ``auth``; query helpers here never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from tessera.common.db import make_metadata
+from tessera.common.runtime import MessagingTables
+
+metadata = make_metadata("auth")
+messaging = MessagingTables(metadata)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuthTable(SQLModel, registry=registry(metadata=metadata)):
+    pass
+
+
+class User(AuthTable, table=True):
+    __tablename__ = "users"
+    __table_args__ = (Index("uq_users_email_normalized", "email_normalized", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=320)
+    email_normalized: str = Field(max_length=320)
+    full_name: str = Field(max_length=200)
+    locale: str = Field(default="en", max_length=35)
+    password_hash: str = Field(max_length=255)
+    email_verified_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class Session(AuthTable, table=True):
+    """A login: the refresh token's hash and its lifetime (rotation lands with issue 3)."""
+
+    __tablename__ = "sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
+    refresh_token_hash: str = Field(max_length=64, unique=True)
+    user_agent: str | None = Field(default=None, max_length=512)
+    ip_address: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class EmailToken(AuthTable, table=True):
+    """A single-use token mailed to a user (verification now; recovery and links later)."""
+
+    __tablename__ = "email_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class SigningKey(AuthTable, table=True):
+    """A JWT signing key; the private half is encrypted at rest."""
+
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    algorithm: str = Field(max_length=16)
+    private_key_encrypted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    public_jwk: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    retired_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    verify_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    stmt = select(User).where(User.email_normalized == normalize_email(email))  # type: ignore[arg-type]
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def usable_signing_keys(session: AsyncSession) -> list[SigningKey]:
+    now = utcnow()
+    stmt = (
+        select(SigningKey)
+        .where(
+            (SigningKey.verify_until.is_(None)) | (SigningKey.verify_until > now)  # type: ignore[union-attr,operator]
+        )
+        .order_by(SigningKey.created_at.desc())  # type: ignore[attr-defined]
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+__all__ = [
+    "EmailToken",
+    "Session",
+    "SigningKey",
+    "User",
+    "messaging",
+    "metadata",
+    "normalize_email",
+    "usable_signing_keys",
+    "user_by_email",
+]

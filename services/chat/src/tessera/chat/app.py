@@ -1,0 +1,36 @@
+"""Composition root of the chat service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from tessera.chat import models
+from tessera.chat.settings import Settings
+from tessera.common.http import create_service_app, instrument_app
+from tessera.common.runtime import ServiceRuntime
+from tessera.common.telemetry import configure_telemetry
+
+__all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+PREFIX = "/chat"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    runtime = ServiceRuntime(settings, tables=models.messaging, migrations_dir=MIGRATIONS)
+    app = create_service_app(
+        settings=settings,
+        prefix=PREFIX,
+        title="Tessera chat",
+        description="Realtime rooms over Socket.IO, presence, history and staff assignment.",
+        lifespan=runtime.lifespan,
+        readiness=runtime.readiness,
+    )
+    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    return create_app(Settings())

@@ -1,0 +1,42 @@
+"""Mailer settings, env prefix ``MAILER__`` (shared values also from ``TESSERA__``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from tessera.common.settings import ServiceSettings
+
+__all__ = ["Settings", "SmtpSettings"]
+
+
+class SmtpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1025, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "tls"] = "none"
+    timeout_s: float = Field(default=15.0, gt=0)
+
+
+class Settings(ServiceSettings):
+    service_name: ClassVar[str] = "mailer"
+    model_config = SettingsConfigDict(
+        env_prefix="MAILER__", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    driver: Literal["smtp", "console"] = "smtp"
+    smtp: SmtpSettings = SmtpSettings()
+    from_address: str = "Tessera <no-reply@tessera.local>"
+    public_url: str = Field(
+        default="http://localhost:8080", description="base of links put in emails"
+    )
+    default_locale: str = "en"
+
+    @model_validator(mode="after")
+    def _no_console_in_production(self) -> Settings:
+        if self.environment == "production" and self.driver == "console":
+            raise ValueError("driver: the console driver writes links to the log; use smtp")
+        return self

@@ -1,0 +1,1 @@
+"""Tessera sync service."""
