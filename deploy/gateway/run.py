@@ -57,7 +57,7 @@ def main() -> None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("gateway: nginx is not installed (apt-get install nginx)")
-    os.execv(nginx, [nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"])
+    os.execv(nginx, [nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"])  # noqa: S606
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors are logged: keep hashes and tokens out of them
         connect_args={
             "server_settings": {
                 "search_path": settings.schema_name,

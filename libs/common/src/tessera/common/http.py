@@ -7,6 +7,7 @@ check passes), OpenAPI at ``/<prefix>/openapi.json`` and docs at ``/<prefix>/doc
 
 from __future__ import annotations
 
+import html
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -17,7 +18,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -134,8 +135,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
+        # rendered by Starlette's outermost middleware, outside RequestContextMiddleware
+        request_id = request.scope.get("request_id")
         return problem_response(
-            request, status=500, code="internal_error", title="Internal server error"
+            request,
+            status=500,
+            code="internal_error",
+            title="Internal server error",
+            headers={"X-Request-ID": request_id} if request_id else None,
         )
 
 
@@ -204,7 +211,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -214,7 +221,7 @@ class BodySizeLimitMiddleware:
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         response = problem_response(
-            None,
+            Request(scope),
             status=413,
             code="payload_too_large",
             title="Request body too large",
@@ -223,8 +230,12 @@ class BodySizeLimitMiddleware:
         await response(scope, _empty_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body parsing passes it on
+    (it turns any other exception into a 400) and the problem handler renders a 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the limit is {max_bytes} bytes")
 
 
 async def _empty_receive() -> Message:
@@ -240,6 +251,7 @@ def create_service_app(
     version: str = "0.1.0",
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     readiness: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
+    asyncapi: Callable[[], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """Build a service app; routers are added by the caller under ``prefix``."""
 
@@ -291,6 +303,10 @@ def create_service_app(
             )
         return JSONResponse({"status": "ok", "checks": results})
 
+    if asyncapi is not None:
+        app.state.asyncapi = asyncapi
+        _add_asyncapi_routes(app, prefix, asyncapi)
+
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.http.cors_origins:
         app.add_middleware(
@@ -303,6 +319,37 @@ def create_service_app(
         )
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _add_asyncapi_routes(app: FastAPI, prefix: str, document: Callable[[], dict[str, Any]]) -> None:
+    @app.get(f"{prefix}/asyncapi.json", tags=["docs"], summary="AsyncAPI document (events)")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document())
+
+    @app.get(
+        f"{prefix}/asyncapi",
+        tags=["docs"],
+        summary="AsyncAPI documentation page",
+        response_class=HTMLResponse,
+    )
+    async def asyncapi_page() -> HTMLResponse:
+        title = html.escape(str(document().get("info", {}).get("title", "AsyncAPI")))
+        page = _ASYNCAPI_PAGE.replace("{title}", title).replace("{url}", f"{prefix}/asyncapi.json")
+        return HTMLResponse(page)
+
+
+_ASYNCAPI_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="https://unpkg.com/@asyncapi/react-component@3.1.5/styles/default.min.css">
+</head><body><div id="asyncapi"></div>
+<script src="https://unpkg.com/@asyncapi/react-component@3.1.5/browser/standalone/index.js"></script>
+<script>
+AsyncApiStandalone.render(
+  {schema: {url: "{url}"}, config: {show: {sidebar: true}}},
+  document.getElementById("asyncapi"),
+);
+</script></body></html>
+"""
 
 
 def instrument_app(app: FastAPI, provider: Any, prefix: str) -> None:

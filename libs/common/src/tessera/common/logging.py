@@ -25,8 +25,8 @@ MASK = "***"
 
 def redact(value: Any, _depth: int = 0) -> Any:
     """Mask every value whose key looks like a secret, recursively."""
-    if _depth > 6:
-        return value
+    if _depth > 6:  # too deep to inspect: never let an unchecked secret through
+        return MASK if isinstance(value, dict | list | tuple) else value
     if isinstance(value, dict):
         return {
             k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else redact(v, _depth + 1))
@@ -58,10 +58,16 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
         _add_trace,
         _redact_processor,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    # tracebacks as plain text: the rich console default prints every frame's locals
+    # (passwords, tokens) and takes seconds; JSON lines need the text rendered explicitly
+    renderer: list[Any] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -71,7 +77,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

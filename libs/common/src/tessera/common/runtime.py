@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.specification import AsyncAPI
 from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.common.db import UnitOfWork, create_engine, schema_is_migrated
 from tessera.common.http import ReadinessCheck
 from tessera.common.logging import configure_logging
+from tessera.common.messaging.envelope import Event
 from tessera.common.messaging.inbox import inbox_table
 from tessera.common.messaging.outbox import Outbox, OutboxRelay, outbox_table
 from tessera.common.messaging.rabbit import (
@@ -31,6 +34,7 @@ from tessera.common.messaging.rabbit import (
     EventConsumer,
     Topology,
     declare_topology,
+    events_exchange,
 )
 from tessera.common.migrations import head_revision
 from tessera.common.security import JWKSKeySource, KeySource, TokenVerifier
@@ -40,6 +44,13 @@ from tessera.common.telemetry import configure_telemetry, shutdown_telemetry
 __all__ = ["MessagingTables", "NotMigrated", "ServiceRuntime"]
 
 log = structlog.stdlib.get_logger(__name__)
+
+
+def _public_amqp_url(url: str) -> str:
+    """The broker address without credentials, for published documents."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return f"{parts.scheme or 'amqp'}://{host}:{parts.port or 5672}{parts.path or '/'}"
 
 
 class NotMigrated(RuntimeError):
@@ -62,6 +73,7 @@ class ServiceRuntime:
         tables: MessagingTables,
         migrations_dir: Path,
         consumer: EventConsumer | None = None,
+        publishes: Sequence[type[Event]] = (),
         key_source: KeySource | None = None,
         run_relay: bool = True,
     ) -> None:
@@ -80,6 +92,47 @@ class ServiceRuntime:
         self.http: httpx.AsyncClient
         self.verifier: TokenVerifier
         self._tasks: list[asyncio.Task[Any]] = []
+        # constructing the broker does no I/O; it connects in start()
+        self.broker = RabbitBroker(
+            settings.broker.url.get_secret_value(),
+            middlewares=[
+                RabbitTelemetryMiddleware(
+                    tracer_provider=configure_telemetry(settings.service_name)
+                )
+            ],
+            reconnect_interval=1.0,
+            graceful_timeout=10.0,
+            app_id=f"tessera-{settings.service_name}",
+            logger=None,
+            specification_url=_public_amqp_url(settings.broker.url.get_secret_value()),
+            description=f"Events of the Tessera {settings.service_name} service",
+        )
+        if consumer is not None:
+            consumer.subscribe(self.broker)
+        for event in publishes:
+            self.broker.publisher(
+                exchange=events_exchange(settings.broker.exchange),
+                routing_key=event.routing_key(),
+                title=f"{event.routing_key()}:publish",
+                description=(event.__doc__ or "").strip() or None,
+                schema=event,
+                persist=True,
+            )
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI 3 document of what this service consumes and publishes."""
+        spec = AsyncAPI(
+            self.broker,
+            title=f"Tessera {self.settings.service_name} events",
+            version="1.0.0",
+            description=(
+                f"Exchange {self.settings.broker.exchange!r} (topic). Every message is an "
+                "envelope {id, type, version, occurred_at, producer, subject, data}; the "
+                "payload schemas below describe `data`."
+            ),
+        )
+        document: dict[str, Any] = spec.to_specification().to_jsonable()
+        return document
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, outbox=self.outbox)
@@ -98,7 +151,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         s = self.settings
         configure_logging(s.service_name, level=s.log_level, fmt=s.log_format)
-        provider = configure_telemetry(s.service_name)
+        configure_telemetry(s.service_name)
         self.engine = create_engine(s)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         problem = await schema_is_migrated(
@@ -117,16 +170,6 @@ class ServiceRuntime:
             min_refetch_s=s.jwt.jwks_min_refetch_s,
         )
         self.verifier = TokenVerifier(s.jwt, keys)
-        self.broker = RabbitBroker(
-            s.broker.url.get_secret_value(),
-            middlewares=[RabbitTelemetryMiddleware(tracer_provider=provider)],
-            reconnect_interval=1.0,
-            graceful_timeout=10.0,
-            app_id=f"tessera-{s.service_name}",
-            logger=None,
-        )
-        if self.consumer is not None:
-            self.consumer.subscribe(self.broker)
         await self.broker.connect()
         if self.consumer is not None:
             await declare_topology(self.broker, self.topology, self.consumer.routing_keys)

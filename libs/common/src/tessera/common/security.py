@@ -126,7 +126,10 @@ class JWKSKeySource:
             try:
                 response = await self._client.get(self.url, timeout=5.0)
                 response.raise_for_status()
-                keys = response.json().get("keys", [])
+                document = response.json()
+                keys = document.get("keys") if isinstance(document, dict) else None
+                if not isinstance(keys, list):
+                    raise ValueError("the JWKS document has no list of keys")
             except (httpx.HTTPError, ValueError):
                 if self._keys:  # keep verifying with what we had
                     self._fetched_at = now
@@ -136,7 +139,7 @@ class JWKSKeySource:
             for key in keys:
                 try:
                     parsed[key["kid"]] = PyJWK(key)
-                except (KeyError, jwt.PyJWKError):
+                except (KeyError, TypeError, jwt.PyJWTError):  # one bad entry spoils nothing
                     continue
             self._keys = parsed
             self._fetched_at = now
@@ -170,7 +173,7 @@ class TokenVerifier:
             raise Unauthorized("token has no key id")
         try:
             key = await self.keys.get(kid)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ValueError) as exc:  # unreachable, or not a JWKS
             raise Problem(
                 "signing keys are unavailable", status=503, code="jwks_unavailable"
             ) from exc

@@ -28,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
         "immutable versions, per-applet roles and invitations.",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness,
+        asyncapi=runtime.asyncapi,
     )
     instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -14,7 +14,7 @@ from tessera.common.security import CurrentPrincipal
 
 __all__ = ["router"]
 
-PROBLEM = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

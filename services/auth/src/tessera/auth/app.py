@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tessera.auth import api, models, service
+from tessera.auth.events import PUBLISHED
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
 from tessera.auth.settings import Settings
@@ -24,7 +25,11 @@ PREFIX = "/auth"
 def create_app(settings: Settings) -> FastAPI:
     keys = KeyRing(settings)
     runtime = ServiceRuntime(
-        settings, tables=models.messaging, migrations_dir=MIGRATIONS, key_source=keys
+        settings,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
+        key_source=keys,
+        publishes=PUBLISHED,
     )
 
     @contextlib.asynccontextmanager
@@ -44,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         "who a caller is; every other service verifies its JWTs through the JWKS.",
         lifespan=lifespan,
         readiness=runtime.readiness,
+        asyncapi=runtime.asyncapi,
     )
     app.include_router(api.router)
     from tessera.common.telemetry import configure_telemetry

@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Realtime rooms over Socket.IO, presence, history and staff assignment.",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness,
+        asyncapi=runtime.asyncapi,
     )
     instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app

@@ -22,17 +22,18 @@ PREFIX = "/mail"
 
 
 def create_app(settings: Settings, *, driver: MailDriver | None = None) -> FastAPI:
-    consumer = EventConsumer(Topology.for_service(settings.service_name, settings.broker))
-    runtime = ServiceRuntime(
-        settings, tables=models.messaging, migrations_dir=MIGRATIONS, consumer=consumer
-    )
     mailer = service.Mailer(
         settings=settings,
         renderer=Renderer(default_locale=settings.default_locale),
         driver=driver
         or (SmtpDriver(settings.smtp) if settings.driver == "smtp" else ConsoleDriver()),
     )
-    handlers.register_handlers(consumer, runtime.uow, lambda: mailer)
+    consumer = EventConsumer(Topology.for_service(settings.service_name, settings.broker))
+    runtime: ServiceRuntime  # handlers reach it lazily, once it exists
+    handlers.register_handlers(consumer, lambda: runtime.uow(), lambda: mailer)
+    runtime = ServiceRuntime(
+        settings, tables=models.messaging, migrations_dir=MIGRATIONS, consumer=consumer
+    )
     app = create_service_app(
         settings=settings,
         prefix=PREFIX,
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, driver: MailDriver | None = None) -> FastA
         description="Templated, localised mail from events; retries, dead letters, never twice.",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness,
+        asyncapi=runtime.asyncapi,
     )
     instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app

@@ -36,9 +36,10 @@ def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) ->
     msg["Subject"] = rendered.subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = rendered.locale
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    # after the body: set_content() drops every Content-* header set before it
+    msg["Content-Language"] = rendered.locale
     return msg
 
 

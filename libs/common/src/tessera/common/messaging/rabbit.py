@@ -17,13 +17,14 @@ retry queue, or dead-lettered with publisher confirms: nothing is dropped silent
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from faststream import AckPolicy
@@ -98,7 +99,12 @@ def events_exchange(name: str) -> RabbitExchange:
 
 
 def quorum_queue(name: str, **arguments: Any) -> RabbitQueue:
-    return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments or None)
+    return RabbitQueue(
+        name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        arguments=cast("Any", arguments or None),
+    )
 
 
 async def declare_topology(
@@ -126,30 +132,39 @@ async def declare_topology(
 
 
 class BrokerPublisher:
-    """Publishes outbox rows to the events exchange, continuing each row's trace."""
+    """Publishes outbox rows to the events exchange, continuing each row's trace.
 
-    def __init__(self, broker: RabbitBroker, exchange: str) -> None:
+    A publish that has no confirm within ``timeout`` seconds fails, whatever it was waiting
+    for: while the broker is unreachable, FastStream's first publish to an exchange waits for
+    the reconnection without any limit, and the relay would hold its transaction open.
+    """
+
+    def __init__(
+        self, broker: RabbitBroker, exchange: str, *, timeout: float = PUBLISH_TIMEOUT_S
+    ) -> None:
         self.broker = broker
         self.exchange = events_exchange(exchange)
+        self.timeout = timeout
 
     async def __call__(self, row: Row[Any]) -> None:
         stored: dict[str, Any] = dict(row.headers or {})
         token = otel_context.attach(propagate.extract(stored))
         try:
             headers = {k: v for k, v in stored.items() if k not in ("traceparent", "tracestate")}
-            await self.broker.publish(
-                json.dumps(row.payload, separators=(",", ":")).encode(),
-                exchange=self.exchange,
-                routing_key=row.routing_key,
-                persist=True,
-                mandatory=False,
-                message_id=str(row.event_id),
-                message_type=row.event_type,
-                content_type="application/json",
-                correlation_id=stored.get("x-request-id") or str(row.event_id),
-                headers=headers,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
+            async with asyncio.timeout(self.timeout):
+                await self.broker.publish(
+                    json.dumps(row.payload, separators=(",", ":")).encode(),
+                    exchange=self.exchange,
+                    routing_key=row.routing_key,
+                    persist=True,
+                    mandatory=False,
+                    message_id=str(row.event_id),
+                    message_type=row.event_type,
+                    content_type="application/json",
+                    correlation_id=stored.get("x-request-id") or str(row.event_id),
+                    headers=headers,
+                    timeout=self.timeout,
+                )
         finally:
             otel_context.detach(token)
 
@@ -206,8 +221,9 @@ class EventConsumer:
         attempt = int(headers.get(ATTEMPT, 1))
         raw = message.raw_message
         original_key = headers.get(ORIGINAL_KEY) or raw.routing_key or ""
+        outcome: Exception | None = None
         try:
-            outcome = await self._dispatch(message.body)
+            await self._dispatch(message.body)
         except Exception as exc:
             outcome = exc
         try:
@@ -238,7 +254,7 @@ class EventConsumer:
         ):
             started = time.perf_counter()
             await route.fn(envelope, data)
-            log.info(
+            log.debug(
                 "event_handled",
                 consumer=self.topology.service,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),

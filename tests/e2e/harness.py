@@ -1,0 +1,291 @@
+"""The whole suite as separate processes behind the nginx gateway, for e2e tests and benches.
+
+Also an SMTP sink (aiosmtpd) and an OTLP/HTTP receiver, so a test can read the emails the
+mailer sent and the spans every service exported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+
+from tessera.common.testing import Infra, make_settings, prepare_database
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVICES = {
+    "auth": "auth",
+    "applets": "applets",
+    "answers": "answers",
+    "mailer": "mail",
+    "sync": "sync",
+    "chat": "chat",
+}
+
+__all__ = ["OtlpReceiver", "SmtpSink", "Span", "Suite", "free_port", "running_suite", "wait_for"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.port = free_port()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                sink.messages.append(
+                    message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
+                )
+                return "250 Message accepted for delivery"
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+
+@dataclass(frozen=True)
+class Span:
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: int  # 1 internal, 2 server, 3 client, 4 producer, 5 consumer
+    service: str
+    attributes: dict[str, Any]
+
+
+class OtlpReceiver:
+    """Receives OTLP/HTTP protobuf exports (``POST /v1/traces``) and keeps the spans."""
+
+    SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.port = free_port()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for resource_spans in request.resource_spans:
+                    service = next(
+                        (
+                            a.value.string_value
+                            for a in resource_spans.resource.attributes
+                            if a.key == "service.name"
+                        ),
+                        "",
+                    )
+                    for scope in resource_spans.scope_spans:
+                        for s in scope.spans:
+                            receiver.spans.append(
+                                Span(
+                                    trace_id=s.trace_id.hex(),
+                                    span_id=s.span_id.hex(),
+                                    parent_span_id=s.parent_span_id.hex(),
+                                    name=s.name,
+                                    kind=int(s.kind),
+                                    service=service,
+                                    attributes={
+                                        a.key: a.value.string_value or a.value.int_value
+                                        for a in s.attributes
+                                    },
+                                )
+                            )
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def trace(self, trace_id: str) -> list[Span]:
+        return [s for s in list(self.spans) if s.trace_id == trace_id]
+
+
+@dataclass
+class Suite:
+    gateway: str
+    ports: dict[str, int]
+    smtp: SmtpSink
+    otlp: OtlpReceiver
+    logs: dict[str, Path]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs.get(name)
+        if path is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def diagnostics(self) -> str:
+        return "\n".join(f"--- {name} ---\n{self.log_tail(name)}" for name in self.logs)
+
+
+def _suite_env(
+    infra: Infra, ports: dict[str, int], smtp: SmtpSink, otlp: OtlpReceiver, gateway_port: int
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA__", "OTEL_"))}
+    env.update(
+        {
+            "TESSERA__ENVIRONMENT": "test",
+            "TESSERA__LOG_FORMAT": "json",
+            "TESSERA__ADMIN_DATABASE_URL": infra.postgres_admin,
+            "TESSERA__BROKER__URL": infra.rabbitmq,
+            "TESSERA__BROKER__EXCHANGE": infra.exchange,
+            "TESSERA__BROKER__QUEUE_PREFIX": infra.queue_prefix,
+            "TESSERA__BROKER__RETRY_DELAYS_MS": "[200, 400]",
+            "TESSERA__REDIS__URL": infra.redis,
+            "TESSERA__REDIS__KEY_PREFIX": infra.redis_prefix,
+            "TESSERA__JWT__JWKS_URL": f"http://127.0.0.1:{ports['auth']}/auth/.well-known/jwks.json",
+            "AUTH__ARGON2__TIME_COST": "1",
+            "AUTH__ARGON2__MEMORY_COST_KIB": "8192",
+            "AUTH__ARGON2__PARALLELISM": "1",
+            "MAILER__DRIVER": "smtp",
+            "MAILER__SMTP__HOST": "127.0.0.1",
+            "MAILER__SMTP__PORT": str(smtp.port),
+            "MAILER__PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_TRACES_SAMPLER": "always_on",
+            "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_HOST": "127.0.0.1",
+        }
+    )
+    for service, port in ports.items():
+        env[f"{service.upper()}__DATABASE__URL"] = infra.database_url(service)
+        env[f"{service.upper()}_UPSTREAM"] = f"127.0.0.1:{port}"
+    return env
+
+
+@contextlib.contextmanager
+def running_suite(
+    infra: Infra, workdir: Path, *, services: tuple[str, ...] = tuple(SERVICES)
+) -> Iterator[Suite]:
+    """Migrate every service into this run's database, start them and the gateway."""
+    for service in services:
+        settings_cls = __import__(f"tessera.{service}.settings", fromlist=["Settings"]).Settings
+        migrations = __import__(f"tessera.{service}.app", fromlist=["MIGRATIONS"]).MIGRATIONS
+        prepare_database(make_settings(settings_cls, infra), migrations)
+
+    smtp, otlp = SmtpSink(), OtlpReceiver()
+    smtp.start()
+    otlp.start()
+    ports = {service: free_port() for service in services}
+    gateway_port = free_port()
+    env = _suite_env(infra, ports, smtp, otlp, gateway_port)
+    env["GATEWAY_RUN_DIR"] = str(workdir / "gateway")
+    env["GATEWAY_ACCESS_LOG"] = str(workdir / "gateway-access.log")
+    suite = Suite(
+        gateway=f"http://127.0.0.1:{gateway_port}", ports=ports, smtp=smtp, otlp=otlp, logs={}
+    )
+    try:
+        for service, port in ports.items():
+            log = workdir / f"{service}.log"
+            suite.logs[service] = log
+            suite.processes[service] = subprocess.Popen(
+                [str(BIN / f"tessera-{service}"), "serve", "--port", str(port)],
+                env=env,
+                cwd=ROOT,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        log = workdir / "gateway.log"
+        suite.logs["gateway"] = log
+        suite.processes["gateway"] = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy/gateway/run.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+        def ready() -> bool:
+            for name, process in suite.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}\n{suite.diagnostics()}"
+                    )
+            try:
+                for service in services:
+                    r = httpx.get(f"{suite.gateway}/{SERVICES[service]}/readyz", timeout=2)
+                    if r.status_code != 200:
+                        return False
+            except httpx.HTTPError:
+                return False
+            return True
+
+        try:
+            wait_for(ready, timeout=90, what="every service ready behind the gateway", every=0.3)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{suite.diagnostics()}") from exc
+        yield suite
+    finally:
+        for process in suite.processes.values():
+            process.terminate()
+        for process in suite.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        smtp.stop()
+        otlp.stop()
