@@ -117,8 +117,19 @@ class UnitOfWork:
         self._pending = []
 
 
-async def schema_is_migrated(engine: AsyncEngine, schema: str, head: str | None) -> str | None:
-    """Return why the schema is not at ``head``, or None when it is."""
+async def schema_is_migrated(
+    engine: AsyncEngine,
+    schema: str,
+    head: str | None,
+    *,
+    known: frozenset[str] | None = None,
+) -> str | None:
+    """Return why the schema is behind ``head``, or None when the code can run on it.
+
+    ``known`` is every revision of the code's history: a schema at a revision the code does
+    not know was migrated by a newer release (expand/contract during a rolling deploy), so
+    the older code still starts; a schema at an older known revision is behind and refused.
+    """
     async with engine.connect() as conn:
         exists = await conn.scalar(
             text("SELECT to_regclass(:name)"), {"name": f"{schema}.alembic_version"}
@@ -128,6 +139,8 @@ async def schema_is_migrated(engine: AsyncEngine, schema: str, head: str | None)
         current = await conn.scalar(
             text(f'SELECT version_num FROM "{schema}".alembic_version')  # noqa: S608 (our schema name)
         )
-    if head is not None and current != head:
-        return f"schema {schema!r} is at revision {current}, the code needs {head}"
-    return None
+    if head is None or current == head:
+        return None
+    if known is not None and current not in known:
+        return None  # ahead of this code: a newer release migrated it
+    return f"schema {schema!r} is at revision {current}, the code needs {head}"

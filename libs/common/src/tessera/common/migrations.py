@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["alembic_config", "head_revision", "run_env", "upgrade"]
+__all__ = ["alembic_config", "head_revision", "known_revisions", "run_env", "upgrade"]
 
 
 def alembic_config(migrations_dir: Path, settings: ServiceSettings) -> Config:
@@ -33,6 +33,10 @@ def alembic_config(migrations_dir: Path, settings: ServiceSettings) -> Config:
 
 def head_revision(migrations_dir: Path) -> str | None:
     return ScriptDirectory(str(migrations_dir)).get_current_head()
+
+
+def known_revisions(migrations_dir: Path) -> frozenset[str]:
+    return frozenset(r.revision for r in ScriptDirectory(str(migrations_dir)).walk_revisions())
 
 
 def upgrade(migrations_dir: Path, settings: ServiceSettings, revision: str = "head") -> None:

@@ -36,7 +36,7 @@ from tessera.common.messaging.rabbit import (
     declare_topology,
     events_exchange,
 )
-from tessera.common.migrations import head_revision
+from tessera.common.migrations import head_revision, known_revisions
 from tessera.common.security import JWKSKeySource, KeySource, TokenVerifier
 from tessera.common.settings import ServiceSettings
 from tessera.common.telemetry import configure_telemetry, shutdown_telemetry
@@ -155,7 +155,10 @@ class ServiceRuntime:
         self.engine = create_engine(s)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         problem = await schema_is_migrated(
-            self.engine, s.schema_name, head_revision(self.migrations_dir)
+            self.engine,
+            s.schema_name,
+            head_revision(self.migrations_dir),
+            known=known_revisions(self.migrations_dir),
         )
         if problem is not None:
             await self.engine.dispose()

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import structlog
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from opentelemetry import context as otel_context
@@ -203,6 +204,10 @@ class EventConsumer:
         subscriber = broker.subscriber(
             quorum_queue(self.topology.queue),
             ack_policy=AckPolicy.MANUAL,
+            # keep the body as bytes: FastStream's own JSON decoding fails before
+            # ``process`` runs, and an undecodable message would sit unacked, never
+            # reaching the DLQ; ``_dispatch`` decodes it and dead-letters what it cannot
+            decoder=_raw_body,
             title=f"{self.topology.queue}:consume",
             description=(
                 f"Events consumed by {self.topology.service}: {handled}. Envelope JSON "
@@ -336,6 +341,10 @@ class EventConsumer:
             headers=headers,
             timeout=PUBLISH_TIMEOUT_S,
         )
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
 
 
 def _strip_trace(headers: dict[str, Any]) -> dict[str, Any]:
