@@ -9,6 +9,9 @@ import uuid
 
 import httpx
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from tessera_e2e_harness import OtlpReceiver, Suite, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(240)]
@@ -18,10 +21,29 @@ def test_register_mail_login_me_is_one_trace(suite: Suite) -> None:
     email = f"e2e-{uuid.uuid4().hex[:12]}@Example.org"
     trace_id = secrets.token_hex(16)
     request_id = f"e2e-{uuid.uuid4().hex}"
-    headers = {
-        "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
-        "X-Request-ID": request_id,
-    }
+    parent_span = secrets.token_hex(8)
+    headers = {"traceparent": f"00-{trace_id}-{parent_span}-01", "X-Request-ID": request_id}
+    # the client's own trace: sent as a header, and current too, because another test in
+    # this process may have instrumented httpx, which would otherwise start a new trace
+    client_span = NonRecordingSpan(
+        SpanContext(
+            trace_id=int(trace_id, 16),
+            span_id=int(parent_span, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+    )
+    token = otel_context.attach(trace.set_span_in_context(client_span))
+    try:
+        _register_mail_login_me(suite, email, headers, request_id)
+    finally:
+        otel_context.detach(token)
+    _assert_one_trace(suite, trace_id)
+
+
+def _register_mail_login_me(
+    suite: Suite, email: str, headers: dict[str, str], request_id: str
+) -> None:
     with httpx.Client(base_url=suite.gateway, timeout=10) as client:
         created = client.post(
             "/auth/register",
@@ -70,6 +92,8 @@ def test_register_mail_login_me_is_one_trace(suite: Suite) -> None:
         assert jwks.status_code == 200
         assert "max-age" in jwks.headers["cache-control"]
 
+
+def _assert_one_trace(suite: Suite, trace_id: str) -> None:
     def whole_path_traced() -> bool:
         spans = suite.otlp.trace(trace_id)
         kinds = {(s.service, s.kind) for s in spans}

@@ -234,7 +234,7 @@ class EventConsumer:
         try:
             if outcome is None:
                 pass
-            elif isinstance(outcome, PermanentError | ValidationError | LookupError) or (
+            elif isinstance(outcome, PermanentError | ValidationError) or (
                 attempt >= self.topology.max_attempts
             ):
                 await self._dead_letter(broker, message, headers, original_key, outcome, attempt)
