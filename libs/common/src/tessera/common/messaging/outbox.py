@@ -6,7 +6,8 @@ right after the commit; a short polling fallback picks up rows that another repl
 crash left behind. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so replicas share the
 work, published concurrently with publisher confirms, and marked sent. A row whose publish
 fails stays unsent and is retried with a growing back-off: nothing is lost while the broker
-is down, and a duplicate after a crash is absorbed by the consumers' inbox.
+is down, and a duplicate after a crash is absorbed by the consumers' inbox. A sent row keeps
+its metadata for ``outbox_retention_s`` but not its payload.
 """
 
 from __future__ import annotations
@@ -173,7 +174,14 @@ class OutboxRelay:
                 if isinstance(res, BaseException)
             ]
             if sent:
-                await conn.execute(update(t).where(t.c.id.in_(sent)).values(sent_at=func.now()))
+                # once the broker has confirmed it, the payload (which may carry a
+                # single-use token for the mailer) is not kept at rest; the row keeps the
+                # event id, type, routing key and timing for auditing
+                await conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(sent))
+                    .values(sent_at=func.now(), payload=text("'{}'::jsonb"))
+                )
             for row_id, error in failed:
                 await conn.execute(
                     update(t)
