@@ -28,7 +28,14 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def auth_settings(infra: Infra) -> Settings:
-    settings = make_settings(Settings, infra, argon2=FAST_ARGON2)
+    settings = make_settings(
+        Settings,
+        infra,
+        argon2=FAST_ARGON2,
+        # these tests read outbox rows before and after commit; delivery to RabbitMQ is
+        # covered by the kernel, mailer and e2e tests
+        broker={"outbox_relay": False},
+    )
     prepare_database(settings, MIGRATIONS)
     return settings
 

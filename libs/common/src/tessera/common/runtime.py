@@ -75,7 +75,7 @@ class ServiceRuntime:
         consumer: EventConsumer | None = None,
         publishes: Sequence[type[Event]] = (),
         key_source: KeySource | None = None,
-        run_relay: bool = True,
+        run_relay: bool | None = None,
     ) -> None:
         self.settings = settings
         self.tables = tables
@@ -84,7 +84,7 @@ class ServiceRuntime:
         self.outbox = Outbox(tables.outbox, producer=settings.service_name)
         self.topology = Topology.for_service(settings.service_name, settings.broker)
         self._key_source = key_source
-        self._run_relay = run_relay
+        self._run_relay = settings.broker.outbox_relay if run_relay is None else run_relay
         self.engine: AsyncEngine
         self.sessions: async_sessionmaker[AsyncSession]
         self.broker: RabbitBroker

@@ -54,6 +54,9 @@ class BrokerSettings(BaseModel):
     queue_prefix: str = ""
     retry_delays_ms: list[int] = Field(default=[1_000, 5_000, 30_000], min_length=0)
     prefetch: int = Field(default=32, ge=1, le=1000)
+    outbox_relay: bool = Field(
+        default=True, description="run the outbox relay in this process (off: another does)"
+    )
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_retention_s: float = Field(default=3600.0, ge=0)

@@ -7,7 +7,7 @@ crash left behind. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so replicas 
 work, published concurrently with publisher confirms, and marked sent. A row whose publish
 fails stays unsent and is retried with a growing back-off: nothing is lost while the broker
 is down, and a duplicate after a crash is absorbed by the consumers' inbox. A sent row keeps
-its metadata for ``outbox_retention_s`` but not its payload.
+the envelope's metadata for ``outbox_retention_s`` but not its data.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    literal_column,
     select,
     text,
     update,
@@ -174,13 +175,16 @@ class OutboxRelay:
                 if isinstance(res, BaseException)
             ]
             if sent:
-                # once the broker has confirmed it, the payload (which may carry a
-                # single-use token for the mailer) is not kept at rest; the row keeps the
-                # event id, type, routing key and timing for auditing
+                # once the broker has confirmed it, the event's data (which may carry a
+                # single-use token for the mailer) is not kept at rest; the envelope's
+                # metadata (id, type, subject, producer, time) stays for auditing
                 await conn.execute(
                     update(t)
                     .where(t.c.id.in_(sent))
-                    .values(sent_at=func.now(), payload=text("'{}'::jsonb"))
+                    .values(
+                        sent_at=func.now(),
+                        payload=t.c.payload.op("-", return_type=JSONB)(literal_column("'data'")),
+                    )
                 )
             for row_id, error in failed:
                 await conn.execute(
