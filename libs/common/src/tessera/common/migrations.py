@@ -12,7 +12,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
@@ -21,7 +22,77 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["alembic_config", "head_revision", "known_revisions", "run_env", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "create_messaging_tables_v1",
+    "drop_messaging_tables_v1",
+    "head_revision",
+    "known_revisions",
+    "run_env",
+    "upgrade",
+]
+
+
+def create_messaging_tables_v1(schema: str) -> None:
+    """Create the outbox and inbox tables, layout v1, in ``schema`` (inside a migration).
+
+    Frozen on purpose: a migration must do tomorrow what it did today, so a later layout is
+    a new function used by a new revision, never an edit of this one.
+    """
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("event_id", "consumer", name="pk_inbox"),
+        schema=schema,
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("routing_key", sa.String(length=255), nullable=False),
+        sa.Column("payload", sa.dialects.postgresql.JSONB(), nullable=False),
+        sa.Column(
+            "headers",
+            sa.dialects.postgresql.JSONB(),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
+        schema=schema,
+    )
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["id"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
+
+
+def drop_messaging_tables_v1(schema: str) -> None:
+    op.drop_index("ix_outbox_unsent", table_name="outbox", schema=schema)
+    op.drop_table("outbox", schema=schema)
+    op.drop_table("inbox", schema=schema)
 
 
 def alembic_config(migrations_dir: Path, settings: ServiceSettings) -> Config:
@@ -80,10 +151,14 @@ def run_env(*, metadata: MetaData, settings_cls: type[ServiceSettings]) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(settings.database.async_url())
+        # not the service's schema (the role's default): Alembic would take it for the
+        # default schema and never match the tables the metadata names explicitly
+        engine = create_async_engine(
+            settings.database.async_url(),
+            connect_args={"server_settings": {"search_path": "public"}},
+        )
         try:
             async with engine.begin() as conn:
-                await conn.execute(text(f'SET search_path TO "{schema}"'))
                 await conn.run_sync(migrate)
         finally:
             await engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.common.db import UnitOfWork, create_engine, schema_is_migrated
-from tessera.common.http import ReadinessCheck
+from tessera.common.http import ReadinessCheck, create_service_app, instrument_app
 from tessera.common.logging import configure_logging
 from tessera.common.messaging.envelope import Event
 from tessera.common.messaging.inbox import inbox_table
@@ -41,7 +41,7 @@ from tessera.common.security import JWKSKeySource, KeySource, TokenVerifier
 from tessera.common.settings import ServiceSettings
 from tessera.common.telemetry import configure_telemetry, shutdown_telemetry
 
-__all__ = ["MessagingTables", "NotMigrated", "ServiceRuntime"]
+__all__ = ["MessagingTables", "NotMigrated", "ServiceRuntime", "service_app"]
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -212,3 +212,55 @@ class ServiceRuntime:
             yield
         finally:
             await self.stop()
+
+
+ExtraLifespan = Callable[[FastAPI, ServiceRuntime], contextlib.AbstractAsyncContextManager[None]]
+
+
+def service_app(
+    settings: ServiceSettings,
+    *,
+    prefix: str,
+    title: str,
+    description: str,
+    tables: MessagingTables,
+    migrations_dir: Path,
+    consumer: EventConsumer | None = None,
+    publishes: Sequence[type[Event]] = (),
+    key_source: KeySource | None = None,
+    lifespan: ExtraLifespan | None = None,
+) -> tuple[FastAPI, ServiceRuntime]:
+    """A service's app and runtime, wired the same way for every service.
+
+    ``lifespan`` runs inside the runtime's (database, broker and relay are up) for what the
+    service itself must set up before serving, such as auth's signing keys.
+    """
+    runtime = ServiceRuntime(
+        settings,
+        tables=tables,
+        migrations_dir=migrations_dir,
+        consumer=consumer,
+        publishes=publishes,
+        key_source=key_source,
+    )
+
+    @contextlib.asynccontextmanager
+    async def combined(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app, runtime):
+                    yield
+
+    app = create_service_app(
+        settings=settings,
+        prefix=prefix,
+        title=title,
+        description=description,
+        lifespan=combined,
+        readiness=runtime.readiness,
+        asyncapi=runtime.asyncapi,
+    )
+    instrument_app(app, configure_telemetry(settings.service_name), prefix)
+    return app, runtime

@@ -13,9 +13,9 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from pydantic import SecretStr
@@ -23,18 +23,23 @@ from sqlalchemy.engine import make_url
 
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["Infra", "make_settings", "prepare_database", "run_sync"]
+__all__ = ["Infra", "in_thread", "make_settings", "prepare_database", "run_sync"]
 
 S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
 
 
-def run_sync(coro: Any) -> Any:
-    """Run a coroutine to completion from sync code, even under a running loop."""
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn`` in a fresh thread and return its result or raise its error.
+
+    For code that runs its own event loop (``asyncio.run``, Alembic's env.py) when the
+    caller may already be inside one.
+    """
     result: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            result["value"] = asyncio.run(coro)
+            result["value"] = fn(*args)
         except BaseException as exc:
             result["error"] = exc
 
@@ -43,7 +48,12 @@ def run_sync(coro: Any) -> Any:
     thread.join()
     if "error" in result:
         raise result["error"]
-    return result.get("value")
+    return cast(T, result.get("value"))
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even under a running loop."""
+    return in_thread(asyncio.run, coro)
 
 
 class Infra:
@@ -100,19 +110,7 @@ def prepare_database(settings: ServiceSettings, migrations_dir: Path) -> None:
     from tessera.common.migrations import upgrade
 
     run_sync(bootstrap_database(settings))
-    thread_error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            upgrade(migrations_dir, settings)
-        except BaseException as exc:
-            thread_error.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if thread_error:
-        raise thread_error[0]
+    in_thread(upgrade, migrations_dir, settings)
 
 
 def _from_env_or_container(var: str, start: Any) -> tuple[str, Any]:

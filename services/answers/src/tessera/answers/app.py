@@ -8,9 +8,7 @@ from fastapi import FastAPI
 
 from tessera.answers import models
 from tessera.answers.settings import Settings
-from tessera.common.http import create_service_app, instrument_app
-from tessera.common.runtime import ServiceRuntime
-from tessera.common.telemetry import configure_telemetry
+from tessera.common.runtime import service_app
 
 __all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
 
@@ -19,18 +17,15 @@ PREFIX = "/answers"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(settings, tables=models.messaging, migrations_dir=MIGRATIONS)
-    app = create_service_app(
-        settings=settings,
+    app, _ = service_app(
+        settings,
         prefix=PREFIX,
         title="Tessera answers",
         description="Respondents' encrypted answers to an "
         "applet version; reviews, alerts and exports.",
-        lifespan=runtime.lifespan,
-        readiness=runtime.readiness,
-        asyncapi=runtime.asyncapi,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
     )
-    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app
 
 

@@ -13,8 +13,7 @@ from tessera.auth.events import PUBLISHED
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
 from tessera.auth.settings import Settings
-from tessera.common.http import create_service_app, instrument_app
-from tessera.common.runtime import ServiceRuntime
+from tessera.common.runtime import ServiceRuntime, service_app
 
 __all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
 
@@ -24,37 +23,28 @@ PREFIX = "/auth"
 
 def create_app(settings: Settings) -> FastAPI:
     keys = KeyRing(settings)
-    runtime = ServiceRuntime(
-        settings,
-        tables=models.messaging,
-        migrations_dir=MIGRATIONS,
-        key_source=keys,
-        publishes=PUBLISHED,
-    )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            await service.ensure_signing_key(runtime.uow(), keys)
-            app.state.auth = service.AuthContext(
-                settings=settings, passwords=Passwords(settings.argon2), keys=keys
-            )
-            yield
+    async def signing_keys(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+        await service.ensure_signing_key(runtime.uow(), keys)
+        app.state.auth = service.AuthContext(
+            settings=settings, passwords=Passwords(settings.argon2), keys=keys
+        )
+        yield
 
-    app = create_service_app(
-        settings=settings,
+    app, _ = service_app(
+        settings,
         prefix=PREFIX,
         title="Tessera auth",
         description="Users, organisations, tokens and keys. The only service that proves "
         "who a caller is; every other service verifies its JWTs through the JWKS.",
-        lifespan=lifespan,
-        readiness=runtime.readiness,
-        asyncapi=runtime.asyncapi,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
+        publishes=PUBLISHED,
+        key_source=keys,
+        lifespan=signing_keys,
     )
     app.include_router(api.router)
-    from tessera.common.telemetry import configure_telemetry
-
-    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app
 
 

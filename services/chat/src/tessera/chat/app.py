@@ -8,9 +8,7 @@ from fastapi import FastAPI
 
 from tessera.chat import models
 from tessera.chat.settings import Settings
-from tessera.common.http import create_service_app, instrument_app
-from tessera.common.runtime import ServiceRuntime
-from tessera.common.telemetry import configure_telemetry
+from tessera.common.runtime import service_app
 
 __all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
 
@@ -19,17 +17,14 @@ PREFIX = "/chat"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(settings, tables=models.messaging, migrations_dir=MIGRATIONS)
-    app = create_service_app(
-        settings=settings,
+    app, _ = service_app(
+        settings,
         prefix=PREFIX,
         title="Tessera chat",
         description="Realtime rooms over Socket.IO, presence, history and staff assignment.",
-        lifespan=runtime.lifespan,
-        readiness=runtime.readiness,
-        asyncapi=runtime.asyncapi,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
     )
-    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app
 
 

@@ -6,10 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tessera.common.http import create_service_app, instrument_app
 from tessera.common.messaging.rabbit import EventConsumer, Topology
-from tessera.common.runtime import ServiceRuntime
-from tessera.common.telemetry import configure_telemetry
+from tessera.common.runtime import ServiceRuntime, service_app
 from tessera.mailer import handlers, models, service
 from tessera.mailer.drivers import ConsoleDriver, MailDriver, SmtpDriver
 from tessera.mailer.rendering import Renderer
@@ -31,19 +29,15 @@ def create_app(settings: Settings, *, driver: MailDriver | None = None) -> FastA
     consumer = EventConsumer(Topology.for_service(settings.service_name, settings.broker))
     runtime: ServiceRuntime  # handlers reach it lazily, once it exists
     handlers.register_handlers(consumer, lambda: runtime.uow(), lambda: mailer)
-    runtime = ServiceRuntime(
-        settings, tables=models.messaging, migrations_dir=MIGRATIONS, consumer=consumer
-    )
-    app = create_service_app(
-        settings=settings,
+    app, runtime = service_app(
+        settings,
         prefix=PREFIX,
         title="Tessera mailer",
         description="Templated, localised mail from events; retries, dead letters, never twice.",
-        lifespan=runtime.lifespan,
-        readiness=runtime.readiness,
-        asyncapi=runtime.asyncapi,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
+        consumer=consumer,
     )
-    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app
 
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tessera.common.http import create_service_app, instrument_app
-from tessera.common.runtime import ServiceRuntime
-from tessera.common.telemetry import configure_telemetry
+from tessera.common.runtime import service_app
 from tessera.sync import models
 from tessera.sync.settings import Settings
 
@@ -19,18 +17,15 @@ PREFIX = "/sync"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(settings, tables=models.messaging, migrations_dir=MIGRATIONS)
-    app = create_service_app(
-        settings=settings,
+    app, _ = service_app(
+        settings,
         prefix=PREFIX,
         title="Tessera sync",
         description="MISP-style threat-intelligence events, attributes, objects, "
         "tags and sightings; pull/push between servers.",
-        lifespan=runtime.lifespan,
-        readiness=runtime.readiness,
-        asyncapi=runtime.asyncapi,
+        tables=models.messaging,
+        migrations_dir=MIGRATIONS,
     )
-    instrument_app(app, configure_telemetry(settings.service_name), PREFIX)
     return app
 
 

@@ -232,14 +232,17 @@ class EventConsumer:
         except Exception as exc:
             outcome = exc
         try:
-            if outcome is None:
-                pass
-            elif isinstance(outcome, PermanentError | ValidationError) or (
-                attempt >= self.topology.max_attempts
-            ):
-                await self._dead_letter(broker, message, headers, original_key, outcome, attempt)
-            else:
-                await self._retry(broker, message, headers, original_key, outcome, attempt)
+            if outcome is not None:
+                permanent = isinstance(outcome, PermanentError | ValidationError)
+                await self._forward(
+                    broker,
+                    message,
+                    headers,
+                    original_key=original_key,
+                    error=outcome,
+                    attempt=attempt,
+                    dead=permanent or attempt >= self.topology.max_attempts,
+                )
             await message.ack()
         except BaseException:
             await message.nack(requeue=True)
@@ -265,65 +268,37 @@ class EventConsumer:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
-    async def _retry(
+    async def _forward(
         self,
         broker: RabbitBroker,
         message: Any,
         headers: dict[str, Any],
+        *,
         original_key: str,
         error: BaseException,
         attempt: int,
+        dead: bool,
     ) -> None:
-        delay = self.topology.retry_delays_ms[attempt - 1]
-        log.warning(
-            "event_retry",
-            consumer=self.topology.service,
-            attempt=attempt,
-            retry_in_ms=delay,
-            error=repr(error)[:500],
-            message_id=message.message_id,
-        )
-        await self._republish(
-            broker,
-            message,
-            queue=self.topology.retry_queue(delay),
-            headers={
-                **_strip_trace(headers),
-                ATTEMPT: attempt + 1,
-                ERROR: repr(error)[:1000],
-                ORIGINAL_KEY: original_key,
-            },
-        )
+        """Re-publish a failed message to its next retry queue, or to the DLQ when ``dead``."""
+        forwarded = {**_strip_trace(headers), ERROR: repr(error)[:1000], ORIGINAL_KEY: original_key}
+        if dead:
+            queue = self.topology.dlq
+            forwarded |= {ATTEMPT: attempt, FAILED_AT: datetime.now(UTC).isoformat()}
+            log.error("event_dead_lettered", dlq=queue, **self._context(message, error, attempt))
+        else:
+            delay = self.topology.retry_delays_ms[attempt - 1]
+            queue = self.topology.retry_queue(delay)
+            forwarded |= {ATTEMPT: attempt + 1}
+            log.warning("event_retry", retry_in_ms=delay, **self._context(message, error, attempt))
+        await self._republish(broker, message, queue=queue, headers=forwarded)
 
-    async def _dead_letter(
-        self,
-        broker: RabbitBroker,
-        message: Any,
-        headers: dict[str, Any],
-        original_key: str,
-        error: BaseException,
-        attempt: int,
-    ) -> None:
-        log.error(
-            "event_dead_lettered",
-            consumer=self.topology.service,
-            attempt=attempt,
-            error=repr(error)[:500],
-            message_id=message.message_id,
-            dlq=self.topology.dlq,
-        )
-        await self._republish(
-            broker,
-            message,
-            queue=self.topology.dlq,
-            headers={
-                **_strip_trace(headers),
-                ATTEMPT: attempt,
-                ERROR: repr(error)[:1000],
-                FAILED_AT: datetime.now(UTC).isoformat(),
-                ORIGINAL_KEY: original_key,
-            },
-        )
+    def _context(self, message: Any, error: BaseException, attempt: int) -> dict[str, Any]:
+        return {
+            "consumer": self.topology.service,
+            "attempt": attempt,
+            "error": repr(error)[:500],
+            "message_id": message.message_id,
+        }
 
     @staticmethod
     async def _republish(
