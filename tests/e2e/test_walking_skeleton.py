@@ -143,7 +143,7 @@ def test_every_service_answers_behind_the_gateway(suite: Suite, prefix: str) -> 
         assert client.get(f"/{prefix}/healthz").json() == {"status": "ok"}
         ready = client.get(f"/{prefix}/readyz")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "redis": "ok"}
         openapi = client.get(f"/{prefix}/openapi.json")
         assert openapi.status_code == 200
         assert any(path.startswith(f"/{prefix}/") for path in openapi.json()["paths"])

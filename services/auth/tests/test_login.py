@@ -103,7 +103,7 @@ async def test_refresh_token_is_stored_only_as_its_hash(
     sid = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
 
     [(stored, row_text)] = await query(
-        "SELECT refresh_token_hash, s::text FROM sessions s WHERE id = :sid", sid=sid
+        "SELECT token_hash, r::text FROM refresh_tokens r WHERE session_id = :sid", sid=sid
     )
 
     assert stored == hashlib.sha256(body["refresh_token"].encode()).hexdigest()

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.specification import AsyncAPI
+from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -37,6 +38,7 @@ from tessera.common.messaging.rabbit import (
     events_exchange,
 )
 from tessera.common.migrations import head_revision, known_revisions
+from tessera.common.revocation import Revocations
 from tessera.common.security import JWKSKeySource, KeySource, TokenVerifier
 from tessera.common.settings import ServiceSettings
 from tessera.common.telemetry import configure_telemetry, shutdown_telemetry
@@ -90,6 +92,8 @@ class ServiceRuntime:
         self.broker: RabbitBroker
         self.relay: OutboxRelay
         self.http: httpx.AsyncClient
+        self.redis: Redis
+        self.revocations: Revocations
         self.verifier: TokenVerifier
         self._tasks: list[asyncio.Task[Any]] = []
         # constructing the broker does no I/O; it connects in start()
@@ -146,7 +150,10 @@ class ServiceRuntime:
             if not await self.broker.ping(timeout=2.0):
                 raise ConnectionError("broker does not answer")
 
-        return {"database": database, "broker": broker}
+        async def redis() -> None:
+            await self.redis.ping()
+
+        return {"database": database, "broker": broker, "redis": redis}
 
     async def start(self) -> None:
         s = self.settings
@@ -172,7 +179,13 @@ class ServiceRuntime:
             cache_s=s.jwt.jwks_cache_s,
             min_refetch_s=s.jwt.jwks_min_refetch_s,
         )
-        self.verifier = TokenVerifier(s.jwt, keys)
+        self.redis = Redis.from_url(
+            s.redis.url.get_secret_value(), socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        self.revocations = Revocations(
+            self.redis, prefix=s.redis.key_prefix, fail_open=s.jwt.revocation_fail_open
+        )
+        self.verifier = TokenVerifier(s.jwt, keys, is_revoked=self.revocations.is_revoked)
         await self.broker.connect()
         if self.consumer is not None:
             await declare_topology(self.broker, self.topology, self.consumer.routing_keys)
@@ -200,6 +213,8 @@ class ServiceRuntime:
             await self.broker.stop()
         with contextlib.suppress(Exception):
             await self.http.aclose()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
         await self.engine.dispose()
         shutdown_telemetry()
 

@@ -77,6 +77,10 @@ class JwtSettings(BaseModel):
     jwks_cache_s: float = Field(default=300.0, ge=0)
     jwks_min_refetch_s: float = Field(default=5.0, ge=0)
     leeway_s: float = Field(default=5.0, ge=0)
+    revocation_fail_open: bool = Field(
+        default=False,
+        description="accept tokens when Redis (the deny-list) is down instead of answering 503",
+    )
 
 
 class HttpSettings(BaseModel):

@@ -40,6 +40,12 @@ class User(AuthTable, table=True):
     email_verified_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    password_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -49,20 +55,43 @@ class User(AuthTable, table=True):
 
 
 class Session(AuthTable, table=True):
-    """A login: the refresh token's hash and its lifetime (rotation lands with issue 3)."""
+    """A login (a refresh-token family): every rotated refresh token belongs to one session.
+
+    ``id`` is the ``sid`` claim of every access token issued for it; revoking the session
+    deny-lists that ``sid`` in Redis until its last access token has expired.
+    """
 
     __tablename__ = "sessions"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
-    refresh_token_hash: str = Field(max_length=64, unique=True)
     user_agent: str | None = Field(default=None, max_length=512)
     ip_address: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+    last_used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    revoked_reason: str | None = Field(default=None, max_length=64)
+
+
+class RefreshToken(AuthTable, table=True):
+    """One refresh token of a session, stored hashed; used at most once (then rotated)."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    session_id: uuid.UUID = Field(foreign_key="auth.sessions.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
 
@@ -128,6 +157,7 @@ async def usable_signing_keys(session: AsyncSession) -> list[SigningKey]:
 
 __all__ = [
     "EmailToken",
+    "RefreshToken",
     "Session",
     "SigningKey",
     "User",

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from tessera.auth import domain, models
 from tessera.auth.events import UserRegistered
 from tessera.auth.keys import KeyRing
-from tessera.auth.models import EmailToken, Session, User, utcnow
+from tessera.auth.models import EmailToken, RefreshToken, Session, User, utcnow
 from tessera.auth.passwords import Passwords
 from tessera.auth.schemas import LoginIn, RegisterIn, TokenOut
 from tessera.auth.settings import Settings
@@ -92,14 +92,20 @@ async def login(
         if ctx.passwords.needs_rehash(user.password_hash):
             user.password_hash = await ctx.passwords.hash(cmd.password)
         refresh = domain.new_token()
+        expires = utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl_s)
         session = Session(
             user_id=user.id,
-            refresh_token_hash=domain.hash_token(refresh),
             ip_address=client.ip_address,
             user_agent=(client.user_agent or "")[:512] or None,
-            expires_at=utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl_s),
+            expires_at=expires,
         )
         uow.session.add(session)
+        await uow.session.flush()
+        uow.session.add(
+            RefreshToken(
+                token_hash=domain.hash_token(refresh), session_id=session.id, expires_at=expires
+            )
+        )
         access, ttl = ctx.keys.issue_access_token(user_id=user.id, session_id=session.id)
         await uow.commit()
     return TokenOut(access_token=access, refresh_token=refresh, expires_in=ttl)
