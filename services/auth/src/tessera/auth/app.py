@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tessera.auth import api, models, service
+from tessera.auth import api, api_accounts, api_tokens, models, service
 from tessera.auth.events import PUBLISHED
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
@@ -45,6 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=signing_keys,
     )
     app.include_router(api.router)
+    app.include_router(api_tokens.router)
+    app.include_router(api_accounts.router)
     return app
 
 

@@ -9,7 +9,7 @@ from pydantic import EmailStr, Field
 
 from tessera.common.messaging import Event
 
-__all__ = ["PUBLISHED", "UserRegistered"]
+__all__ = ["PUBLISHED", "SessionRevoked", "UserRegistered"]
 
 
 class UserRegistered(Event):
@@ -28,4 +28,16 @@ class UserRegistered(Event):
     verification_expires_at: str = Field(description="ISO 8601 UTC")
 
 
-PUBLISHED: list[type[Event]] = [UserRegistered]
+class SessionRevoked(Event):
+    """A session ended before its time: logout, password change or reset, account deletion,
+    or a refresh token used twice. Its access tokens are refused from now on."""
+
+    type: ClassVar[str] = "auth.session.revoked"
+    version: ClassVar[int] = 1
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    reason: str = Field(max_length=64)
+
+
+PUBLISHED: list[type[Event]] = [UserRegistered, SessionRevoked]

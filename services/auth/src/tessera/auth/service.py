@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from tessera.auth import domain, models
 from tessera.auth.events import UserRegistered
 from tessera.auth.keys import KeyRing
-from tessera.auth.models import EmailToken, RefreshToken, Session, User, utcnow
+from tessera.auth.models import EmailToken, User, utcnow
 from tessera.auth.passwords import Passwords
 from tessera.auth.schemas import LoginIn, RegisterIn, TokenOut
 from tessera.auth.settings import Settings
+from tessera.auth.tokens import open_session
 from tessera.common.db import UnitOfWork
 from tessera.common.problems import Problem
 from tessera.common.security import Principal
@@ -91,24 +92,16 @@ async def login(
             raise domain.InvalidCredentials()
         if ctx.passwords.needs_rehash(user.password_hash):
             user.password_hash = await ctx.passwords.hash(cmd.password)
-        refresh = domain.new_token()
-        expires = utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl_s)
-        session = Session(
-            user_id=user.id,
+        tokens = await open_session(
+            uow,
+            user=user,
+            keys=ctx.keys,
+            refresh_ttl_s=ctx.settings.refresh_token_ttl_s,
             ip_address=client.ip_address,
-            user_agent=(client.user_agent or "")[:512] or None,
-            expires_at=expires,
+            user_agent=client.user_agent,
         )
-        uow.session.add(session)
-        await uow.session.flush()
-        uow.session.add(
-            RefreshToken(
-                token_hash=domain.hash_token(refresh), session_id=session.id, expires_at=expires
-            )
-        )
-        access, ttl = ctx.keys.issue_access_token(user_id=user.id, session_id=session.id)
         await uow.commit()
-    return TokenOut(access_token=access, refresh_token=refresh, expires_in=ttl)
+    return tokens
 
 
 async def current_user(uow: UnitOfWork, caller: Principal) -> User:
