@@ -19,7 +19,8 @@ sys.modules["tessera_e2e_harness"] = harness
 _spec.loader.exec_module(harness)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def suite(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Suite]:
+    """One running suite per pytest worker, shared by every e2e module (xdist group "e2e")."""
     with harness.running_suite(infra, tmp_path_factory.mktemp("suite")) as running:
         yield running

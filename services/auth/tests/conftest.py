@@ -35,6 +35,9 @@ def auth_settings(infra: Infra) -> Settings:
         # these tests read outbox rows before and after commit; delivery to RabbitMQ is
         # covered by the kernel, mailer and e2e tests
         broker={"outbox_relay": False},
+        # limits and lockout are proven in test_abuse.py with their own settings; here they
+        # would make unrelated tests depend on how many requests ran before them
+        rate_limits={"enabled": False},
     )
     prepare_database(settings, MIGRATIONS)
     return settings
@@ -108,3 +111,18 @@ def query(runtime: ServiceRuntime) -> Query:
             return list((await session.execute(text(sql), params)).all())
 
     return _query
+
+
+LoginAs = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def login_as(client: httpx.AsyncClient) -> LoginAs:
+    """Log in over HTTP and return the access token (fails the test if not 200)."""
+
+    async def _login_as(email: str, password: str = PASSWORD) -> str:
+        response = await client.post("/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    return _login_as

@@ -31,6 +31,14 @@ UoW = Annotated[UnitOfWork, Depends(_uow)]
 Ctx = Annotated[service.AuthContext, Depends(_ctx)]
 
 
+def _client(request: Request) -> service.ClientInfo:
+    """The caller's address (uvicorn resolves X-Forwarded-For from the gateway) and agent."""
+    return service.ClientInfo(
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
 def _public(user: User) -> UserPublic:
     return UserPublic(
         id=user.id,
@@ -51,8 +59,10 @@ def _public(user: User) -> UserPublic:
         422: {"description": "invalid input or weak password", **PROBLEM},
     },
 )
-async def register(body: RegisterIn, uow: UoW, ctx: Ctx, response: Response) -> UserPublic:
-    user = await service.register(uow, ctx, body)
+async def register(
+    body: RegisterIn, uow: UoW, ctx: Ctx, request: Request, response: Response
+) -> UserPublic:
+    user = await service.register(uow, ctx, body, _client(request))
     response.headers["Location"] = "/auth/me"
     return _public(user)
 
@@ -60,14 +70,13 @@ async def register(body: RegisterIn, uow: UoW, ctx: Ctx, response: Response) -> 
 @router.post(
     "/login",
     summary="Exchange email and password for an access and a refresh token",
-    responses={401: {"description": "wrong email or password", **PROBLEM}},
+    responses={
+        401: {"description": "wrong email or password", **PROBLEM},
+        429: {"description": "rate limit or account lockout; see Retry-After", **PROBLEM},
+    },
 )
 async def login(body: LoginIn, uow: UoW, ctx: Ctx, request: Request) -> TokenOut:
-    client = service.ClientInfo(
-        ip_address=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
-    return await service.login(uow, ctx, body, client)
+    return await service.login(uow, ctx, body, _client(request))
 
 
 @router.get(
@@ -86,4 +95,7 @@ async def me(uow: UoW, caller: CurrentPrincipal) -> UserPublic:
 )
 async def jwks(ctx: Ctx, response: Response) -> dict[str, object]:
     response.headers["Cache-Control"] = "public, max-age=300"
+    # a verifier meeting an unknown kid refetches this: show a key rotated in by another
+    # process now, not at this process's next periodic reload (bounded by min_reload_s)
+    await ctx.keys.reload(force=False)
     return ctx.keys.jwks

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tessera.auth import api, api_accounts, api_tokens, models, service
+from tessera.auth import (
+    api,
+    api_accounts,
+    api_audit,
+    api_organisations,
+    api_tokens,
+    models,
+    service,
+)
+from tessera.auth.abuse import Guard
+from tessera.auth.audit import AuditContextMiddleware
 from tessera.auth.events import PUBLISHED
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
@@ -27,10 +37,15 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def signing_keys(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
         await service.ensure_signing_key(runtime.uow(), keys)
+        keys.bind(runtime.sessions)  # reloads: a `keys rotate` elsewhere needs no restart
         app.state.auth = service.AuthContext(
-            settings=settings, passwords=Passwords(settings.argon2), keys=keys
+            settings=settings,
+            passwords=Passwords(settings.argon2),
+            keys=keys,
+            guard=Guard(runtime.redis, settings),
         )
-        yield
+        async with keys.reloading():
+            yield
 
     app, _ = service_app(
         settings,
@@ -47,6 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(api_tokens.router)
     app.include_router(api_accounts.router)
+    app.include_router(api_organisations.router)
+    app.include_router(api_audit.router)
+    app.add_middleware(AuditContextMiddleware)
     return app
 
 

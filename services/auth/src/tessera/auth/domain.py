@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from importlib import resources
 
 from tessera.common.problems import Problem
 
-__all__ = ["EmailTaken", "InvalidCredentials", "WeakPassword", "hash_token", "new_token"]
+__all__ = [
+    "EmailTaken",
+    "InvalidCredentials",
+    "InvalidToken",
+    "WeakPassword",
+    "check_password_policy",
+    "common_passwords",
+    "hash_token",
+    "new_token",
+]
 
 
 class EmailTaken(Problem):
     status = 409
     code = "email_taken"
     title = "An account with this email already exists"
+
+
+class AccountGone(Problem):
+    """The token is genuine but its account was deleted since."""
+
+    status = 401
+    code = "unauthorized"
+    title = "The account no longer exists"
 
 
 class InvalidCredentials(Problem):
@@ -38,7 +57,24 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_password_policy(password: str, *, email: str, min_length: int) -> None:
+class InvalidToken(Problem):
+    status = 400
+    code = "invalid_token"
+    title = "The link is invalid, expired or already used"
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common and breached passwords, lower-cased."""
+    text = resources.files("tessera.auth").joinpath("data/common-passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def check_password_policy(
+    password: str, *, email: str, min_length: int, field: str = "password"
+) -> None:
     errors = []
     if len(password) < min_length:
         errors.append(f"must be at least {min_length} characters")
@@ -46,8 +82,10 @@ def check_password_policy(password: str, *, email: str, min_length: int) -> None
         errors.append("must not be the email address")
     if len(set(password)) < 4:
         errors.append("must use more than 3 different characters")
+    if password.strip().lower() in common_passwords():
+        errors.append("is too common: it appears in lists of breached passwords")
     if errors:
         raise WeakPassword(
             "; ".join(errors),
-            errors=[{"field": "password", "in": "body", "message": e} for e in errors],
+            errors=[{"field": field, "in": "body", "message": e} for e in errors],
         )

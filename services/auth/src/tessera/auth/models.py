@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    false,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import registry
@@ -45,6 +55,9 @@ class User(AuthTable, table=True):
     )
     deleted_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    is_superadmin: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
@@ -134,8 +147,101 @@ class SigningKey(AuthTable, table=True):
     )
 
 
+class Organisation(AuthTable, table=True):
+    """An organisation: the MISP "org" and the owner of applets' workspaces."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (Index("uq_organisations_name_normalized", "name_normalized", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    name_normalized: str = Field(max_length=200)
+    created_by: uuid.UUID | None = Field(
+        default=None, foreign_key="auth.users.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class Membership(AuthTable, table=True):
+    """A user's role in an organisation: ``admin`` or ``member``."""
+
+    __tablename__ = "memberships"
+
+    organisation_id: uuid.UUID = Field(
+        foreign_key="auth.organisations.id", primary_key=True, ondelete="CASCADE"
+    )
+    user_id: uuid.UUID = Field(
+        foreign_key="auth.users.id", primary_key=True, index=True, ondelete="CASCADE"
+    )
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class ApiKey(AuthTable, table=True):
+    """A personal API key; only its SHA-256 is kept, the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, description="the key's public start, to recognise it")
+    key_hash: str = Field(max_length=64, unique=True)
+    allowed_cidrs: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]")
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class AuditEntry(AuthTable, table=True):
+    """Who did what, when and from where; before/after of a change. Never a secret."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    occurred_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
+    )
+    actor_id: uuid.UUID | None = Field(default=None, index=True)
+    action: str = Field(max_length=64, index=True)
+    target_type: str = Field(max_length=32)
+    target_id: str | None = Field(default=None, max_length=64, index=True)
+    organisation_id: uuid.UUID | None = Field(default=None, index=True)
+    ip_address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    request_id: str | None = Field(default=None, max_length=128)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+async def live_user(
+    session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False
+) -> User | None:
+    """The account behind a token, unless it was deleted since the token was issued."""
+    user = await session.get(User, user_id, with_for_update=lock)
+    return user if user is not None and user.deleted_at is None else None
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -156,11 +262,16 @@ async def usable_signing_keys(session: AsyncSession) -> list[SigningKey]:
 
 
 __all__ = [
+    "ApiKey",
+    "AuditEntry",
     "EmailToken",
+    "Membership",
+    "Organisation",
     "RefreshToken",
     "Session",
     "SigningKey",
     "User",
+    "live_user",
     "messaging",
     "metadata",
     "normalize_email",

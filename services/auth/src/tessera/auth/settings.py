@@ -9,9 +9,10 @@ from typing import ClassVar
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from tessera.common.ratelimit import Limit
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["Argon2Settings", "Settings"]
+__all__ = ["Argon2Settings", "Lockout", "RateLimits", "Settings"]
 
 _DEV_KEK = "tessera-auth-dev-key-encryption-key"
 
@@ -24,6 +25,30 @@ class Argon2Settings(BaseModel):
     parallelism: int = Field(default=4, ge=1, le=16)
 
 
+class RateLimits(BaseModel):
+    """Per client address and per account; ``enabled=false`` turns limits and lockout off."""
+
+    enabled: bool = True
+    login_per_ip: Limit = Limit(limit=30, window_s=60)
+    login_per_account: Limit = Limit(limit=10, window_s=300)
+    register_per_ip: Limit = Limit(limit=10, window_s=3600)
+    recover_per_ip: Limit = Limit(limit=10, window_s=3600)
+    recover_per_account: Limit = Limit(limit=3, window_s=900)
+    login_link_per_ip: Limit = Limit(limit=10, window_s=3600)
+    login_link_per_account: Limit = Limit(limit=3, window_s=900)
+    verify_resend_per_ip: Limit = Limit(limit=10, window_s=3600)
+    verify_resend_per_account: Limit = Limit(limit=3, window_s=900)
+
+
+class Lockout(BaseModel):
+    """Progressive lockout after consecutive wrong passwords."""
+
+    failures: int = Field(default=5, ge=1)
+    window_s: int = Field(default=900, ge=1)
+    base_lock_s: int = Field(default=60, ge=1)
+    max_lock_s: int = Field(default=3600, ge=1)
+
+
 class Settings(ServiceSettings):
     service_name: ClassVar[str] = "auth"
     model_config = SettingsConfigDict(
@@ -33,6 +58,8 @@ class Settings(ServiceSettings):
     access_token_ttl_s: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=3600)
     verification_token_ttl_s: int = Field(default=24 * 3600, ge=300)
+    password_reset_ttl_s: int = Field(default=900, ge=60, le=86_400)
+    login_link_ttl_s: int = Field(default=900, ge=60, le=86_400)
     key_encryption_key: SecretStr = Field(
         default=SecretStr(""),
         description="Fernet key (urlsafe base64, 32 bytes) encrypting signing keys at rest",
@@ -40,6 +67,8 @@ class Settings(ServiceSettings):
     signing_algorithm: str = Field(default="EdDSA", pattern="^(EdDSA|ES256)$")
     argon2: Argon2Settings = Argon2Settings()
     password_min_length: int = Field(default=10, ge=8, le=128)
+    rate_limits: RateLimits = RateLimits()
+    lockout: Lockout = Lockout()
 
     @model_validator(mode="after")
     def _key_encryption_key(self) -> Settings:

@@ -1,26 +1,71 @@
-"""Sessions and tokens: opening a session, and revoking sessions (deny-list + event).
+"""Sessions and tokens: opening, rotating, listing and revoking sessions.
 
 Every use case that logs someone in calls :func:`open_session`; every one that ends
 sessions (logout, password change or reset, account deletion, refresh-token reuse) calls
 :func:`revoke_sessions` inside its unit of work, before its commit.
+
+The token use cases (:func:`refresh`, :func:`logout`, :func:`list_sessions`,
+:func:`revoke_session`) live here rather than in ``service.py`` because they only touch
+sessions; like every use case, each is one transaction and commits itself.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tessera.auth import domain
+from tessera.auth import domain, organisations
 from tessera.auth.events import SessionRevoked
 from tessera.auth.keys import KeyRing
 from tessera.auth.models import RefreshToken, Session, User, utcnow
-from tessera.auth.schemas import TokenOut
+from tessera.auth.schemas import SessionPublic, SessionsPage, TokenOut
 from tessera.common.db import UnitOfWork
+from tessera.common.problems import Problem
 from tessera.common.revocation import Revocations
+from tessera.common.security import Principal
 
-__all__ = ["open_session", "revoke_sessions"]
+__all__ = [
+    "InvalidRefreshToken",
+    "RefreshTokenReused",
+    "SessionNotFound",
+    "TokenPolicy",
+    "list_sessions",
+    "logout",
+    "open_session",
+    "refresh",
+    "revoke_session",
+    "revoke_sessions",
+]
+
+
+class InvalidRefreshToken(Problem):
+    """Unknown, expired, revoked or already used: the client must log in again."""
+
+    status = 401
+    code = "invalid_refresh_token"
+    title = "The refresh token is invalid, expired or revoked"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A rotated refresh token came back: its whole session family has been revoked."""
+
+
+class SessionNotFound(Problem):
+    status = 404
+    code = "session_not_found"
+    title = "No such session"
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    """What the token use cases need besides the unit of work."""
+
+    keys: KeyRing
+    revocations: Revocations
+    access_token_ttl_s: int
 
 
 async def open_session(
@@ -48,8 +93,17 @@ async def open_session(
             token_hash=domain.hash_token(refresh), session_id=session.id, expires_at=expires
         )
     )
-    access, ttl = keys.issue_access_token(user_id=user.id, session_id=session.id)
+    access, ttl = await _access_token(uow, keys, user_id=user.id, session_id=session.id)
     return TokenOut(access_token=access, refresh_token=refresh, expires_in=ttl)
+
+
+async def _access_token(
+    uow: UnitOfWork, keys: KeyRing, *, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[str, int]:
+    """An access token with the user's current ``roles`` and ``orgs`` (read in ``uow``), so
+    a membership change reaches the claims at the next login or refresh."""
+    roles, orgs = await organisations.claims_for(uow, user_id)
+    return keys.issue_access_token(user_id=user_id, session_id=session_id, roles=roles, orgs=orgs)
 
 
 async def revoke_sessions(
@@ -88,3 +142,146 @@ async def revoke_sessions(
             subject=str(session.id),
         )
     return [s.id for s in sessions]
+
+
+async def refresh(uow: UnitOfWork, policy: TokenPolicy, refresh_token: str) -> TokenOut:
+    """Rotate ``refresh_token``: mark it used, issue its successor and a new access token.
+
+    The token's row is locked (``FOR UPDATE``), so of two concurrent refreshes with one token
+    exactly one rotates it; the other then finds it used. A used token coming back means
+    it leaked (or two clients race): the whole session family is revoked, committed, and
+    the caller gets 401 — the thief and the owner both have to log in again.
+    """
+    now = utcnow()
+    async with uow:
+        token = (
+            await uow.session.execute(
+                select(RefreshToken)
+                .where(RefreshToken.token_hash == domain.hash_token(refresh_token))
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if token is None or token.expires_at <= now:
+            raise InvalidRefreshToken()
+        session = (
+            await uow.session.execute(
+                select(Session).where(Session.id == token.session_id).with_for_update()
+            )
+        ).scalar_one()
+        if session.revoked_at is not None or session.expires_at <= now:
+            raise InvalidRefreshToken()
+        if token.used_at is not None:
+            await revoke_sessions(
+                uow,
+                policy.revocations,
+                user_id=session.user_id,
+                reason="refresh_token_reuse",
+                access_token_ttl_s=policy.access_token_ttl_s,
+                only=session.id,
+            )
+            await uow.commit()
+            raise RefreshTokenReused("the refresh token was already used; the session is revoked")
+        user = await uow.session.get(User, session.user_id)
+        if user is None or user.deleted_at is not None:
+            raise InvalidRefreshToken()
+        token.used_at = now
+        session.last_used_at = now
+        successor = domain.new_token()
+        uow.session.add(
+            RefreshToken(
+                token_hash=domain.hash_token(successor),
+                session_id=session.id,
+                expires_at=session.expires_at,
+            )
+        )
+        access, ttl = await _access_token(uow, policy.keys, user_id=user.id, session_id=session.id)
+        await uow.commit()
+    return TokenOut(access_token=access, refresh_token=successor, expires_in=ttl)
+
+
+async def logout(
+    uow: UnitOfWork,
+    policy: TokenPolicy,
+    caller: Principal,
+    *,
+    refresh_token: str | None = None,
+) -> None:
+    """End the caller's session (and the one ``refresh_token`` belongs to, if it is theirs).
+
+    Its ``sid`` is deny-listed at once, so its access tokens are refused by every service
+    from now on, and its refresh tokens are refused because the session is revoked.
+    """
+    async with uow:
+        sessions: set[uuid.UUID] = set()
+        if caller.session_id:
+            sessions.add(uuid.UUID(caller.session_id))
+        if refresh_token:
+            token = await uow.session.get(RefreshToken, domain.hash_token(refresh_token))
+            if token is not None:
+                sessions.add(token.session_id)
+        for sid in sorted(sessions):
+            # revoke_sessions filters by user: a refresh token of someone else ends nothing
+            await revoke_sessions(
+                uow,
+                policy.revocations,
+                user_id=caller.user_id,
+                reason="logout",
+                access_token_ttl_s=policy.access_token_ttl_s,
+                only=sid,
+            )
+        await uow.commit()
+
+
+async def list_sessions(
+    uow: UnitOfWork, caller: Principal, *, limit: int, offset: int
+) -> SessionsPage:
+    """The caller's unexpired sessions (revoked ones too, flagged), newest first."""
+    now = utcnow()
+    mine = (Session.user_id == caller.user_id) & (Session.expires_at > now)
+    async with uow:
+        total = await uow.session.scalar(select(func.count()).select_from(Session).where(mine))
+        rows = (
+            await uow.session.execute(
+                select(Session)
+                .where(mine)
+                .order_by(Session.created_at.desc(), Session.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).scalars()
+        items = [
+            SessionPublic(
+                id=s.id,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                expires_at=s.expires_at,
+                ip_address=s.ip_address,
+                user_agent=s.user_agent,
+                current=str(s.id) == caller.session_id,
+                revoked=s.revoked_at is not None,
+            )
+            for s in rows
+        ]
+    return SessionsPage(items=items, total=total or 0, limit=limit, offset=offset)
+
+
+async def revoke_session(
+    uow: UnitOfWork, policy: TokenPolicy, caller: Principal, session_id: uuid.UUID
+) -> None:
+    """Revoke one of the caller's sessions; someone else's is "not found", like a wrong id.
+
+    Revoking an already revoked session of the caller succeeds (idempotent).
+    """
+    async with uow:
+        session = await uow.session.get(Session, session_id)
+        if session is None or session.user_id != caller.user_id:
+            raise SessionNotFound()
+        await revoke_sessions(
+            uow,
+            policy.revocations,
+            user_id=caller.user_id,
+            reason="revoked_by_user",
+            access_token_ttl_s=policy.access_token_ttl_s,
+            only=session_id,
+        )
+        await uow.commit()

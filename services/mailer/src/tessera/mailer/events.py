@@ -5,25 +5,88 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from pydantic import ConfigDict
-
 from tessera.common.messaging import Event
 
-__all__ = ["CONSUMED", "UserRegistered"]
+__all__ = [
+    "CONSUMED",
+    "EmailVerificationRequested",
+    "LoginLinkRequested",
+    "PasswordChanged",
+    "PasswordRecoveryRequested",
+    "UserRegistered",
+]
 
 
-class UserRegistered(Event):
-    """``auth.user.registered`` v1 as the mailer reads it."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-    type: ClassVar[str] = "auth.user.registered"
-    version: ClassVar[int] = 1
+class _ToUser(Event):
+    """What every mail-triggering auth event says about its recipient (Event ignores extras)."""
 
     user_id: uuid.UUID
     email: str
     full_name: str
     locale: str = "en"
+
+
+class UserRegistered(_ToUser):
+    """``auth.user.registered`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.user.registered"
+    version: ClassVar[int] = 1
+
     verification_token: str
+    verification_expires_at: str = ""
 
 
-CONSUMED: list[type[Event]] = [UserRegistered]
+class EmailVerificationRequested(_ToUser):
+    """``auth.email_verification.requested`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.email_verification.requested"
+    version: ClassVar[int] = 1
+
+    verification_token: str
+    verification_expires_at: str = ""
+
+
+class PasswordRecoveryRequested(_ToUser):
+    """``auth.password.recovery_requested`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.password.recovery_requested"
+    version: ClassVar[int] = 1
+
+    reset_token: str
+    expires_at: str = ""
+
+
+class LoginLinkRequested(_ToUser):
+    """``auth.login_link.requested`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.login_link.requested"
+    version: ClassVar[int] = 1
+
+    login_token: str
+    expires_at: str = ""
+
+
+class PasswordChanged(_ToUser):
+    """``auth.password.changed`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.password.changed"
+    version: ClassVar[int] = 1
+
+
+class AccountLocked(_ToUser):
+    """``auth.account.locked`` v1 as the mailer reads it."""
+
+    type: ClassVar[str] = "auth.account.locked"
+    version: ClassVar[int] = 1
+
+    locked_until: str
+
+
+CONSUMED: list[type[Event]] = [
+    UserRegistered,
+    AccountLocked,
+    EmailVerificationRequested,
+    PasswordRecoveryRequested,
+    LoginLinkRequested,
+    PasswordChanged,
+]
