@@ -2,7 +2,8 @@
 
 Environment: ``GATEWAY_HOST`` (127.0.0.1), ``GATEWAY_PORT`` (8080), ``<SERVICE>_UPSTREAM``
 (``127.0.0.1:8001``...), ``GATEWAY_RATE_LIMIT`` (``100r/s`` per client address),
-``GATEWAY_RATE_BURST`` (200), ``GATEWAY_RUN_DIR`` (``.run/gateway``). ``--render-only``
+``GATEWAY_RATE_BURST`` (200), ``GATEWAY_RUN_DIR`` (``.run/gateway``), ``GATEWAY_ACCESS_LOG``
+(``/dev/stdout``, a path, or ``off``). ``--render-only``
 writes the config and prints its path.
 """
 
@@ -24,13 +25,18 @@ DEFAULT_PORTS = {
 }
 
 
+def _access_log(target: str) -> str:
+    """``off`` turns the access log off (benchmarks); anything else is a file path."""
+    return "access_log off;" if target == "off" else f"access_log {target} tessera;"
+
+
 def render(env: dict[str, str]) -> Path:
     run_dir = Path(env.get("GATEWAY_RUN_DIR", ".run/gateway")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     values = {
         "RUN_DIR": str(run_dir),
         "USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
-        "ACCESS_LOG": env.get("GATEWAY_ACCESS_LOG", "/dev/stdout"),
+        "ACCESS_LOG_DIRECTIVE": _access_log(env.get("GATEWAY_ACCESS_LOG", "/dev/stdout")),
         "GATEWAY_HOST": env.get("GATEWAY_HOST", "127.0.0.1"),
         "GATEWAY_PORT": env.get("GATEWAY_PORT", "8080"),
         "RATE_LIMIT": env.get("GATEWAY_RATE_LIMIT", "100r/s"),

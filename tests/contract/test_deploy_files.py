@@ -493,12 +493,14 @@ def test_k8s_ingress_routes_every_prefix_and_keeps_chat_websockets_open():
 
 
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
-def test_gateway_config_renders_and_nginx_accepts_it(tmp_path):
+@pytest.mark.parametrize("access_log", ["/dev/stdout", "off"])
+def test_gateway_config_renders_and_nginx_accepts_it(tmp_path, access_log):
     env = {
         **os.environ,
         "GATEWAY_RUN_DIR": str(tmp_path / "gateway"),
         "GATEWAY_HOST": "0.0.0.0",
         "GATEWAY_PORT": "8080",
+        "GATEWAY_ACCESS_LOG": access_log,
     }
     rendered = subprocess.run(
         [sys.executable, str(GATEWAY / "run.py"), "--render-only"],
