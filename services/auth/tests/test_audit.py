@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import text
 
@@ -129,3 +130,63 @@ async def test_secrets_handed_to_the_audit_log_are_masked(runtime: Any) -> None:
         ).all()
     assert "hunter2-secret" not in str(after)
     assert "rt-secret" not in str(after)
+
+
+async def _entries(runtime: Any, target_id: str) -> list[Any]:
+    async with runtime.sessions() as session:
+        return list(
+            (
+                await session.execute(
+                    text(
+                        "SELECT action, before, after FROM audit_log WHERE target_id = :t "
+                        "ORDER BY id"
+                    ),
+                    {"t": target_id},
+                )
+            ).all()
+        )
+
+
+async def test_password_change_and_the_sessions_it_ends_are_audited(
+    client: httpx.AsyncClient, register: Any, login_as: Any, runtime: Any
+) -> None:
+    user = await register()
+    other_session = await login_as(user["email"])
+    current = await login_as(user["email"])
+    changed = await client.post(
+        "/auth/password/change",
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase 7"},
+        headers=_auth(current),
+    )
+    assert changed.status_code == 204, changed.text
+
+    actions = [row[0] for row in await _entries(runtime, user["id"])]
+    assert "user.password_changed" in actions
+    sid = jwt.decode(other_session, options={"verify_signature": False})["sid"]
+    [(action, _, after)] = await _entries(runtime, sid)
+    assert action == "session.revoked"
+    assert after == {"reason": "password_changed"}
+    assert "a brand new passphrase 7" not in str(await _entries(runtime, user["id"]))
+
+
+async def test_deleting_an_account_erases_what_the_audit_log_said_about_the_person(
+    client: httpx.AsyncClient, register: Any, login_as: Any, runtime: Any
+) -> None:
+    user = await register()
+    token = await login_as(user["email"])
+    renamed = await client.patch(
+        "/auth/me", json={"full_name": "Someone Private"}, headers=_auth(token)
+    )
+    assert renamed.status_code == 200
+    deleted = await client.request(
+        "DELETE", "/auth/me", json={"password": PASSWORD}, headers=_auth(token)
+    )
+    assert deleted.status_code == 204, deleted.text
+
+    entries = await _entries(runtime, user["id"])
+    actions = [row[0] for row in entries]
+    assert actions[0] == "user.registered"
+    assert "user.updated" in actions
+    assert actions[-1] == "user.deleted"
+    assert user["email"] not in str(entries)
+    assert "Someone Private" not in str(entries)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from tessera.auth import domain, models
+from tessera.auth import audit, domain, models
 from tessera.auth.events import (
     EmailVerificationRequested,
     LoginLinkRequested,
@@ -127,6 +127,13 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()
             user.updated_at = utcnow()
+            audit.record(
+                uow,
+                actor_id=user.id,
+                action="user.email_verified",
+                target_type="user",
+                target_id=user.id,
+            )
         await uow.commit()
     return user
 
@@ -251,6 +258,9 @@ async def _set_password(uow: UnitOfWork, ctx: AuthContext, user: User, password:
         .values(used_at=now)
     )
     uow.publish(PasswordChanged(**_mail_fields(user)), subject=str(user.id))
+    audit.record(
+        uow, actor_id=user.id, action="user.password_changed", target_type="user", target_id=user.id
+    )
 
 
 async def request_login_link(uow: UnitOfWork, ctx: AuthContext, email: str) -> None:
@@ -281,6 +291,14 @@ async def consume_login_link(
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()
             user.updated_at = utcnow()
+        audit.record(
+            uow,
+            actor_id=user.id,
+            action="login.succeeded",
+            target_type="user",
+            target_id=user.id,
+            after={"method": "login_link"},
+        )
         tokens = await open_session(
             uow,
             user=user,
@@ -297,6 +315,16 @@ async def update_profile(uow: UnitOfWork, caller: Principal, changes: UserUpdate
     async with uow:
         user = await _live_user(uow, caller)
         values = changes.model_dump(exclude_unset=True, exclude_none=True)
+        if values:
+            audit.record(
+                uow,
+                actor_id=user.id,
+                action="user.updated",
+                target_type="user",
+                target_id=user.id,
+                before={name: getattr(user, name) for name in values},
+                after=values,
+            )
         for name, value in values.items():
             setattr(user, name, value)
         if values:
@@ -341,4 +369,8 @@ async def delete_account(
             access_token_ttl_s=ctx.settings.access_token_ttl_s,
         )
         uow.publish(UserDeleted(user_id=user.id), subject=str(user.id))
+        await audit.forget_user(uow, user.id)
+        audit.record(
+            uow, actor_id=user.id, action="user.deleted", target_type="user", target_id=user.id
+        )
         await uow.commit()

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.auth.domain import AccountGone
@@ -67,7 +68,7 @@ class AuditContextMiddleware:
 
 
 def record(
-    uow: UnitOfWork,
+    uow: UnitOfWork | AsyncSession,
     *,
     actor_id: uuid.UUID | None,
     action: str,
@@ -79,7 +80,8 @@ def record(
 ) -> None:
     """Add an audit entry to the unit of work (written with its commit)."""
     context = request_context.get() or RequestContext()
-    uow.session.add(
+    session = uow.session if isinstance(uow, UnitOfWork) else uow
+    session.add(
         AuditEntry(
             actor_id=actor_id,
             action=action,
@@ -93,6 +95,15 @@ def record(
             before=redact(before) if before is not None else None,
             after=redact(after) if after is not None else None,
         )
+    )
+
+
+async def forget_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """Erase what entries about a deleted user say of them (the facts and times remain)."""
+    await uow.session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.target_type == "user", AuditEntry.target_id == str(user_id))
+        .values(before=None, after=None)
     )
 
 

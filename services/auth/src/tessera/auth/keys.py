@@ -31,7 +31,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tessera.auth import models
+from tessera.auth import audit, models
 from tessera.auth.models import SigningKey, utcnow
 from tessera.auth.settings import Settings
 
@@ -98,6 +98,14 @@ async def rotate_signing_key(session: AsyncSession, settings: Settings) -> Signi
     # strictly newer than every retired key, so it is the one that signs
     key.created_at = now + timedelta(microseconds=1)
     session.add(key)
+    audit.record(
+        session,
+        actor_id=None,
+        action="signing_key.rotated",
+        target_type="signing_key",
+        target_id=key.kid,
+        after={"algorithm": key.algorithm, "retired_verify_until": verify_until.isoformat()},
+    )
     await session.flush()
     return key
 

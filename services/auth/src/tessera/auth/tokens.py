@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tessera.auth import domain, organisations
+from tessera.auth import audit, domain, organisations
 from tessera.auth.events import SessionRevoked
 from tessera.auth.keys import KeyRing
 from tessera.auth.models import RefreshToken, Session, User, utcnow
@@ -137,6 +137,14 @@ async def revoke_sessions(
         await revocations.revoke_session(str(session.id), until=until)
         session.revoked_at = now
         session.revoked_reason = reason
+        audit.record(
+            uow,
+            actor_id=user_id,
+            action="session.revoked",
+            target_type="session",
+            target_id=session.id,
+            after={"reason": reason},
+        )
         uow.publish(
             SessionRevoked(session_id=session.id, user_id=user_id, reason=reason),
             subject=str(session.id),
