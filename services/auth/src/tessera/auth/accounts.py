@@ -10,6 +10,7 @@ whether the address has an account: the routes answer 202 before calling these u
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from tessera.auth.schemas import TokenOut, UserUpdate
 from tessera.auth.service import AuthContext, ClientInfo
 from tessera.auth.tokens import open_session, revoke_sessions
 from tessera.common.db import UnitOfWork
+from tessera.common.messaging import Event
 from tessera.common.revocation import Revocations
 from tessera.common.security import Principal
 
@@ -138,45 +140,60 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
     return user
 
 
-async def resend_verification(uow: UnitOfWork, ctx: AuthContext, email: str) -> None:
-    """Mail a new verification link to an unverified account; silently nothing otherwise."""
+MailEvent = Callable[[User, str, datetime], Event]
+
+
+async def _mail_a_token(
+    uow: UnitOfWork,
+    email: str,
+    *,
+    purpose: str,
+    ttl_s: int,
+    event: MailEvent,
+    only_unverified: bool = False,
+) -> None:
+    """Issue a single-use token of ``purpose`` and publish the event that mails it; for an
+    unknown (or deleted, or already verified) address do equivalent work and nothing else."""
     async with uow:
         user = await models.user_by_email(uow.session, email)
-        if user is None or user.deleted_at is not None or user.email_verified_at is not None:
+        if (
+            user is None
+            or user.deleted_at is not None
+            or (only_unverified and user.email_verified_at is not None)
+        ):
             _equalise_unknown()
             return
-        token, expires = await _issue_token(
-            uow, user, VERIFY_EMAIL, ctx.settings.verification_token_ttl_s
-        )
-        uow.publish(
-            EmailVerificationRequested(
-                **_mail_fields(user),
-                verification_token=token,
-                verification_expires_at=expires.isoformat(),
-            ),
-            subject=str(user.id),
-        )
+        token, expires = await _issue_token(uow, user, purpose, ttl_s)
+        uow.publish(event(user, token, expires), subject=str(user.id))
         await uow.commit()
+
+
+async def resend_verification(uow: UnitOfWork, ctx: AuthContext, email: str) -> None:
+    """Mail a new verification link to an unverified account; silently nothing otherwise."""
+    await _mail_a_token(
+        uow,
+        email,
+        purpose=VERIFY_EMAIL,
+        ttl_s=ctx.settings.verification_token_ttl_s,
+        only_unverified=True,
+        event=lambda user, token, expires: EmailVerificationRequested(
+            **_mail_fields(user),
+            verification_token=token,
+            verification_expires_at=expires.isoformat(),
+        ),
+    )
 
 
 async def request_password_reset(uow: UnitOfWork, ctx: AuthContext, email: str) -> None:
-    async with uow:
-        user = await models.user_by_email(uow.session, email)
-        if user is None or user.deleted_at is not None:
-            _equalise_unknown()
-            return
-        token, expires = await _issue_token(
-            uow, user, PASSWORD_RESET, ctx.settings.password_reset_ttl_s
-        )
-        uow.publish(
-            PasswordRecoveryRequested(
-                **_mail_fields(user),
-                reset_token=token,
-                expires_at=expires.isoformat(),
-            ),
-            subject=str(user.id),
-        )
-        await uow.commit()
+    await _mail_a_token(
+        uow,
+        email,
+        purpose=PASSWORD_RESET,
+        ttl_s=ctx.settings.password_reset_ttl_s,
+        event=lambda user, token, expires: PasswordRecoveryRequested(
+            **_mail_fields(user), reset_token=token, expires_at=expires.isoformat()
+        ),
+    )
 
 
 async def reset_password(
@@ -264,21 +281,15 @@ async def _set_password(uow: UnitOfWork, ctx: AuthContext, user: User, password:
 
 
 async def request_login_link(uow: UnitOfWork, ctx: AuthContext, email: str) -> None:
-    async with uow:
-        user = await models.user_by_email(uow.session, email)
-        if user is None or user.deleted_at is not None:
-            _equalise_unknown()
-            return
-        token, expires = await _issue_token(uow, user, LOGIN_LINK, ctx.settings.login_link_ttl_s)
-        uow.publish(
-            LoginLinkRequested(
-                **_mail_fields(user),
-                login_token=token,
-                expires_at=expires.isoformat(),
-            ),
-            subject=str(user.id),
-        )
-        await uow.commit()
+    await _mail_a_token(
+        uow,
+        email,
+        purpose=LOGIN_LINK,
+        ttl_s=ctx.settings.login_link_ttl_s,
+        event=lambda user, token, expires: LoginLinkRequested(
+            **_mail_fields(user), login_token=token, expires_at=expires.isoformat()
+        ),
+    )
 
 
 async def consume_login_link(
