@@ -59,7 +59,7 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
 
 async def _deliveries(query: Any, event_id: str) -> list[Any]:
     return await query(
-        "SELECT recipient, subject, template, event_type, status, message_id "
+        "SELECT recipient, subject, template, event_type, status, message_id, user_id "
         "FROM deliveries WHERE event_id = :id",
         id=event_id,
     )
@@ -230,3 +230,38 @@ async def test_account_locked_mail_says_until_when_and_how_to_get_back_in(
     assert f"{PUBLIC_URL}/forgot-password" in html
     row = await _wait_for_delivery(query, event["id"])
     assert row.template == "account_locked"
+
+
+async def test_deleting_the_account_erases_its_address_from_every_delivery(
+    smtp: Any, publish: Any, query: Any
+) -> None:
+    sent = _envelope("auth.password.changed")
+    user_id = sent["data"]["user_id"]
+    await publish(sent)
+    await smtp.wait_for(sent["data"]["email"])
+    row = await _wait_for_delivery(query, sent["id"])
+    assert str(row.user_id) == user_id
+    assert row.recipient == sent["data"]["email"]
+
+    deleted = {
+        "id": str(uuid.uuid4()),
+        "type": "auth.user.deleted",
+        "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "producer": "auth",
+        "subject": user_id,
+        "data": {"user_id": user_id},
+    }
+    await publish(deleted)
+
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        [row] = await _deliveries(query, sent["id"])
+        if row.recipient != sent["data"]["email"]:
+            break
+        await asyncio.sleep(0.05)
+    assert row.recipient == "erased@deleted.invalid"
+    everywhere = await query(
+        "SELECT count(*) FROM deliveries WHERE recipient = :e", e=sent["data"]["email"]
+    )
+    assert everywhere[0][0] == 0

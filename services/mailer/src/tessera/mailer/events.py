@@ -82,8 +82,18 @@ class AccountLocked(_ToUser):
     locked_until: str
 
 
+class UserDeleted(Event):
+    """``auth.user.deleted`` v1: erase what the mailer keeps about this user."""
+
+    type: ClassVar[str] = "auth.user.deleted"
+    version: ClassVar[int] = 1
+
+    user_id: uuid.UUID
+
+
 CONSUMED: list[type[Event]] = [
     UserRegistered,
+    UserDeleted,
     AccountLocked,
     EmailVerificationRequested,
     PasswordRecoveryRequested,

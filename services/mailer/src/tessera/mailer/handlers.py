@@ -14,6 +14,7 @@ from tessera.mailer.events import (
     LoginLinkRequested,
     PasswordChanged,
     PasswordRecoveryRequested,
+    UserDeleted,
     UserRegistered,
 )
 
@@ -43,7 +44,11 @@ def register_handlers(
     async def on_account_locked(envelope: Envelope, event: AccountLocked) -> None:
         await service.send_account_locked(uow(), mailer(), envelope, event)
 
+    async def on_user_deleted(envelope: Envelope, event: UserDeleted) -> None:
+        await service.forget_user(uow(), envelope, event)
+
     consumer.on(UserRegistered, on_user_registered)
+    consumer.on(UserDeleted, on_user_deleted)
     consumer.on(AccountLocked, on_account_locked)
     consumer.on(EmailVerificationRequested, on_verification_requested)
     consumer.on(PasswordRecoveryRequested, on_recovery_requested)

@@ -30,6 +30,9 @@ class Delivery(MailerTable, table=True):
     id: uuid.UUID = Field(primary_key=True)
     event_id: uuid.UUID = Field(index=True)
     event_type: str = Field(max_length=200)
+    user_id: uuid.UUID | None = Field(
+        default=None, index=True, description="whose mail: erased on auth.user.deleted"
+    )
     template: str = Field(max_length=100)
     locale: str = Field(max_length=35)
     recipient: str = Field(max_length=320)

@@ -10,6 +10,8 @@ from email.utils import formatdate
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from sqlalchemy import update
+
 from tessera.common.db import UnitOfWork
 from tessera.common.messaging import Envelope, claim
 from tessera.mailer.drivers import MailDriver
@@ -19,6 +21,7 @@ from tessera.mailer.events import (
     LoginLinkRequested,
     PasswordChanged,
     PasswordRecoveryRequested,
+    UserDeleted,
     UserRegistered,
 )
 from tessera.mailer.models import Delivery, messaging
@@ -74,6 +77,7 @@ class Mail:
     to: str
     locale: str
     context: dict[str, Any]
+    user_id: uuid.UUID | None = None
 
 
 async def send_once(uow: UnitOfWork, mailer: Mailer, envelope: Envelope, mail: Mail) -> bool:
@@ -101,6 +105,7 @@ async def send_once(uow: UnitOfWork, mailer: Mailer, envelope: Envelope, mail: M
                 id=delivery_id,
                 event_id=envelope.id,
                 event_type=envelope.type,
+                user_id=mail.user_id,
                 template=mail.template,
                 locale=rendered.locale,
                 recipient=mail.to,
@@ -144,7 +149,10 @@ async def send_verification(
         "expires": _when(event.verification_expires_at),
     }
     return await send_once(
-        uow, mailer, envelope, Mail("verify_email", event.email, event.locale, context)
+        uow,
+        mailer,
+        envelope,
+        Mail("verify_email", event.email, event.locale, context, event.user_id),
     )
 
 
@@ -156,7 +164,10 @@ async def send_password_reset(
         "expires": _when(event.expires_at),
     }
     return await send_once(
-        uow, mailer, envelope, Mail("password_reset", event.email, event.locale, context)
+        uow,
+        mailer,
+        envelope,
+        Mail("password_reset", event.email, event.locale, context, event.user_id),
     )
 
 
@@ -168,7 +179,7 @@ async def send_login_link(
         "expires": _when(event.expires_at),
     }
     return await send_once(
-        uow, mailer, envelope, Mail("login_link", event.email, event.locale, context)
+        uow, mailer, envelope, Mail("login_link", event.email, event.locale, context, event.user_id)
     )
 
 
@@ -180,7 +191,10 @@ async def send_password_changed(
         "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
     }
     return await send_once(
-        uow, mailer, envelope, Mail("password_changed", event.email, event.locale, context)
+        uow,
+        mailer,
+        envelope,
+        Mail("password_changed", event.email, event.locale, context, event.user_id),
     )
 
 
@@ -193,5 +207,29 @@ async def send_account_locked(
         "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
     }
     return await send_once(
-        uow, mailer, envelope, Mail("account_locked", event.email, event.locale, context)
+        uow,
+        mailer,
+        envelope,
+        Mail("account_locked", event.email, event.locale, context, event.user_id),
     )
+
+
+ERASED = "erased@deleted.invalid"
+
+
+async def forget_user(uow: UnitOfWork, envelope: Envelope, event: UserDeleted) -> bool:
+    """An account was deleted: erase its address from every delivery, once per event."""
+    async with uow:
+        if not await claim(
+            uow.session,
+            messaging.inbox,
+            event_id=envelope.id,
+            consumer=CONSUMER,
+            event_type=envelope.type,
+        ):
+            return False
+        await uow.session.execute(
+            update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
+        )
+        await uow.commit()
+    return True
