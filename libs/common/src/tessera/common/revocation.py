@@ -1,8 +1,8 @@
 """The deny-list of access tokens, shared by every service through Redis.
 
-Logging out or revoking a session deny-lists its ``sid`` (or one token's ``jti``) until the
-last access token that could carry it has expired; every service checks it while verifying a
-token: one Redis round trip (``EXISTS`` on two keys), no database query. Nothing here is the
+Logging out or revoking a session deny-lists its ``sid`` until the last access token that
+could carry it has expired; every service checks it while verifying a token: one Redis
+round trip (``EXISTS``), no database query. Nothing here is the
 only copy of anything: the sessions table in auth's schema is the record.
 """
 
@@ -29,26 +29,17 @@ class Revocations:
     def _sid(self, sid: str) -> str:
         return f"{self.prefix}revoked:sid:{sid}"
 
-    def _jti(self, jti: str) -> str:
-        return f"{self.prefix}revoked:jti:{jti}"
-
     async def revoke_session(self, sid: str, *, until: float) -> None:
         """Refuse every access token of session ``sid`` until the epoch second ``until``."""
-        await self._set(self._sid(sid), until)
-
-    async def revoke_token(self, jti: str, *, until: float) -> None:
-        await self._set(self._jti(jti), until)
-
-    async def _set(self, key: str, until: float) -> None:
         ttl = max(1, int(until - time.time()) + 1)
-        await self.redis.set(key, "1", ex=ttl)
+        await self.redis.set(self._sid(sid), "1", ex=ttl)
 
     async def is_revoked(self, claims: Mapping[str, Any]) -> bool:
-        keys = [self._jti(str(claims.get("jti", "")))]
-        if claims.get("sid"):
-            keys.append(self._sid(str(claims["sid"])))
+        sid = claims.get("sid")
+        if not sid:
+            return False
         try:
-            return bool(await self.redis.exists(*keys))
+            return bool(await self.redis.exists(self._sid(str(sid))))
         except (RedisError, OSError) as exc:
             if self.fail_open:
                 return False

@@ -44,12 +44,6 @@ class Unauthorized(Problem):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-class Forbidden(Problem):
-    status = 403
-    code = "forbidden"
-    title = "Not allowed"
-
-
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as proven by a verified access token."""

@@ -207,10 +207,6 @@ class KeyRing:
         now = utcnow()
         return {"keys": [jwk for jwk, until in self._jwks_keys if until is None or until > now]}
 
-    @property
-    def loaded_at(self) -> float:
-        return self._loaded_at
-
     async def get(self, kid: str) -> PyJWK | None:
         if kid not in self._public:
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -161,7 +160,3 @@ async def ensure_signing_key(uow: UnitOfWork, keys: KeyRing) -> None:
         await uow.commit()
     async with uow:
         await keys.load(uow.session)
-
-
-def user_id_of(user: User) -> uuid.UUID:
-    return user.id
