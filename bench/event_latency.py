@@ -25,7 +25,6 @@ import uuid
 from typing import ClassVar
 
 import aio_pika
-from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from sqlalchemy import Column, Integer, Table
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -39,6 +38,7 @@ from tessera.common.messaging.rabbit import (
     EventConsumer,
     Topology,
     declare_topology,
+    new_broker,
 )
 from tessera.common.runtime import MessagingTables
 from tessera.common.settings import ServiceSettings
@@ -99,7 +99,9 @@ async def run(events: int, rate: float, with_otel: bool) -> dict[str, float]:
         if with_otel
         else []
     )
-    broker = RabbitBroker(amqp, middlewares=middlewares, logger=None)
+    broker = new_broker(
+        amqp, prefetch=settings.broker.prefetch, middlewares=middlewares, logger=None
+    )
     topology = Topology.for_service("bench", settings.broker)
     consumer = EventConsumer(topology)
     committed: dict[int, float] = {}

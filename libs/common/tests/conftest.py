@@ -35,6 +35,7 @@ from tessera.common.messaging.rabbit import (
     EventConsumer,
     Topology,
     declare_topology,
+    new_broker,
 )
 from tessera.common.runtime import MessagingTables
 from tessera.common.settings import ServiceSettings
@@ -140,16 +141,20 @@ class Probe:
     def amqp_url(self) -> str:
         return self.infra.rabbitmq
 
-    def broker(self, url: str | None = None) -> RabbitBroker:
-        return RabbitBroker(url or self.amqp_url, reconnect_interval=0.5, logger=None)
+    def broker(self, url: str | None = None, *, prefetch: int = 32) -> RabbitBroker:
+        return new_broker(
+            url or self.amqp_url, prefetch=prefetch, reconnect_interval=0.5, logger=None
+        )
 
     def consumer(self) -> EventConsumer:
         return EventConsumer(self.topology)
 
     @contextlib.asynccontextmanager
-    async def consuming(self, consumer: EventConsumer) -> AsyncIterator[RabbitBroker]:
+    async def consuming(
+        self, consumer: EventConsumer, *, prefetch: int = 32
+    ) -> AsyncIterator[RabbitBroker]:
         """A started broker whose subscriber runs ``consumer``, its topology declared."""
-        broker = self.broker()
+        broker = self.broker(prefetch=prefetch)
         consumer.subscribe(broker)
         await broker.connect()
         try:

@@ -7,6 +7,7 @@ message does not hold up the ones behind it; nothing is ever dropped.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, ClassVar
@@ -196,3 +197,32 @@ async def test_event_without_a_handler_goes_to_the_dlq(probe: Probe) -> None:
 
     assert dead.message_id == str(unknown.id)
     assert "no handler for probe.thing.happened.v7" in str(dead.headers[ERROR])
+
+
+async def test_rabbitmq_hands_the_consumer_no_more_than_the_prefetch_setting(
+    probe: Probe,
+) -> None:
+    release = asyncio.Event()
+
+    async def on_thing(envelope: Envelope, event: ThingHappened) -> None:
+        await release.wait()
+
+    consumer = probe.consumer()
+    consumer.on(ThingHappened, on_thing)
+    async with probe.consuming(consumer, prefetch=2):
+        for n in range(5):
+            await probe.publish_envelope(_envelope(f"held-{n}"))
+        # two are delivered (one being handled, one waiting in this process), three stay ready
+        await probe.eventually(
+            lambda: _count_is(probe, probe.topology.queue, 3), what="3 ready messages"
+        )
+        await asyncio.sleep(0.3)
+        assert await probe.message_count(probe.topology.queue) == 3
+        release.set()
+        await probe.eventually(
+            lambda: _queues_drained(probe, probe.topology.queue), what="queue drained"
+        )
+
+
+async def _count_is(probe: Probe, queue: str, expected: int) -> bool:
+    return await probe.message_count(queue) == expected

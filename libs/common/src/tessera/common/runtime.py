@@ -36,6 +36,7 @@ from tessera.common.messaging.rabbit import (
     Topology,
     declare_topology,
     events_exchange,
+    new_broker,
 )
 from tessera.common.migrations import head_revision, known_revisions
 from tessera.common.revocation import Revocations
@@ -97,8 +98,9 @@ class ServiceRuntime:
         self.verifier: TokenVerifier
         self._tasks: list[asyncio.Task[Any]] = []
         # constructing the broker does no I/O; it connects in start()
-        self.broker = RabbitBroker(
+        self.broker = new_broker(
             settings.broker.url.get_secret_value(),
+            prefetch=settings.broker.prefetch,
             middlewares=[
                 RabbitTelemetryMiddleware(
                     tracer_provider=configure_telemetry(settings.service_name)

@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,7 +29,14 @@ from typing import Any, cast
 import structlog
 from faststream import AckPolicy
 from faststream.message import StreamMessage
-from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+)
 from faststream.rabbit.annotations import RabbitMessage
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
@@ -46,6 +53,7 @@ __all__ = [
     "Topology",
     "declare_topology",
     "events_exchange",
+    "new_broker",
 ]
 
 log = structlog.stdlib.get_logger(__name__)
@@ -93,6 +101,23 @@ class Topology:
     @property
     def max_attempts(self) -> int:
         return len(self.retry_delays_ms) + 1
+
+
+def new_broker(
+    url: str, *, prefetch: int, middlewares: Sequence[Any] = (), **options: Any
+) -> RabbitBroker:
+    """A broker whose channel receives at most ``prefetch`` unacknowledged messages.
+
+    The limit is set on the default channel: the service's queue is declared there before
+    the subscriber starts and FastStream then consumes on that same channel (basic.qos only
+    limits consuming; publishing is unaffected).
+    """
+    return RabbitBroker(
+        url,
+        default_channel=Channel(prefetch_count=prefetch),
+        middlewares=middlewares,
+        **options,
+    )
 
 
 def events_exchange(name: str) -> RabbitExchange:
