@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tessera.common.http import create_service_app
+from tessera.common.http import create_service_app, current_request
 from tessera.common.problems import Problem
 from tessera.common.settings import ServiceSettings
 
@@ -254,3 +254,21 @@ async def test_openapi_is_served_under_the_prefix(client: httpx.AsyncClient) -> 
     assert f"{PREFIX}/healthz" in document["paths"]
     assert (await client.get("/openapi.json")).status_code == 404
     assert (await client.get(f"{PREFIX}/docs")).status_code == 200
+
+
+async def test_the_handler_knows_the_request_id_address_and_agent() -> None:
+    app = create_service_app(
+        settings=ServiceSettings(environment="test"), prefix="/probe", title="probe"
+    )
+
+    @app.get("/probe/whoami")
+    async def whoami() -> dict[str, Any]:
+        info = current_request()
+        assert info is not None
+        return {"id": info.request_id, "ip": info.client_ip, "agent": info.user_agent}
+
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.5", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.get("/probe/whoami", headers={"X-Request-ID": "req-77", "User-Agent": "ua/1"})
+    assert r.json() == {"id": "req-77", "ip": "203.0.113.5", "agent": "ua/1"}
+    assert current_request() is None, "nothing leaks outside the request"

@@ -12,6 +12,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -26,7 +28,13 @@ from tessera.common.logging import get_logger
 from tessera.common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_body
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["ReadinessCheck", "create_service_app", "problem_response"]
+__all__ = [
+    "ReadinessCheck",
+    "RequestInfo",
+    "create_service_app",
+    "current_request",
+    "problem_response",
+]
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 log = get_logger(__name__)
@@ -146,8 +154,26 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where the request being handled came from (for audit trails and abuse checks)."""
+
+    request_id: str
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+_current_request: ContextVar[RequestInfo | None] = ContextVar("tessera_request", default=None)
+
+
+def current_request() -> RequestInfo | None:
+    """The request being handled in this task, or None outside a request."""
+    return _current_request.get()
+
+
 class RequestContextMiddleware:
-    """Give every request an id (kept from ``X-Request-ID`` when sane) and log it."""
+    """Give every request an id (kept from ``X-Request-ID`` when sane), make it and the
+    caller's address and agent known to the code handling it, and log the request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -161,6 +187,11 @@ class RequestContextMiddleware:
         request_id = request_id or uuid.uuid4().hex
         scope["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")[:512]
+        token = _current_request.set(
+            RequestInfo(request_id, client[0] if client else None, agent or None)
+        )
         started = time.perf_counter()
         status = 500
 
@@ -186,6 +217,7 @@ class RequestContextMiddleware:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+            _current_request.reset(token)
 
 
 class BodySizeLimitMiddleware:

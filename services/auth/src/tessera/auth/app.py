@@ -18,7 +18,6 @@ from tessera.auth import (
     service,
 )
 from tessera.auth.abuse import Guard
-from tessera.auth.audit import AuditContextMiddleware
 from tessera.auth.events import PUBLISHED
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
@@ -64,7 +63,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_accounts.router)
     app.include_router(api_organisations.router)
     app.include_router(api_audit.router)
-    app.add_middleware(AuditContextMiddleware)
     return app
 
 

@@ -1,70 +1,30 @@
 """The audit log: who did what, when, from where, with before/after for changes.
 
 Use cases call :func:`record` inside their unit of work, so an entry exists exactly when the
-change does. Where the request came from is taken from :data:`request_context`, set for
-every request by :class:`AuditContextMiddleware`. Values pass through the logging redactor,
-so a secret handed in by mistake is masked, never stored.
+change does. Where the request came from is the kernel's :func:`current_request`. Values
+pass through the logging redactor, so a secret handed in by mistake is masked, never stored.
 """
 
 from __future__ import annotations
 
 import uuid
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.auth.domain import AccountGone
 from tessera.auth.models import AuditEntry, Membership, live_user
 from tessera.common.db import UnitOfWork
+from tessera.common.http import current_request
 from tessera.common.logging import redact
 from tessera.common.pagination import PageParams
 from tessera.common.problems import Problem
 from tessera.common.security import Principal
 
-__all__ = ["AuditContextMiddleware", "AuditFilter", "list_entries", "record", "request_context"]
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-
-request_context: ContextVar[RequestContext | None] = ContextVar(
-    "tessera_auth_request_context", default=None
-)
-
-
-class AuditContextMiddleware:
-    """Remember the caller's address, agent and request id for the audit entries."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        client = scope.get("client")
-        token = request_context.set(
-            RequestContext(
-                ip_address=client[0] if client else None,
-                user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:512] or None,
-                request_id=scope.get("request_id"),
-            )
-        )
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            request_context.reset(token)
+__all__ = ["AuditFilter", "forget_user", "list_entries", "record"]
 
 
 def record(
@@ -79,7 +39,7 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Add an audit entry to the unit of work (written with its commit)."""
-    context = request_context.get() or RequestContext()
+    context = current_request()
     session = uow.session if isinstance(uow, UnitOfWork) else uow
     session.add(
         AuditEntry(
@@ -88,10 +48,9 @@ def record(
             target_type=target_type,
             target_id=str(target_id) if target_id is not None else None,
             organisation_id=organisation_id,
-            ip_address=context.ip_address,
-            user_agent=context.user_agent,
-            request_id=context.request_id
-            or structlog.contextvars.get_contextvars().get("request_id"),
+            ip_address=context.client_ip if context else None,
+            user_agent=context.user_agent if context else None,
+            request_id=context.request_id if context else None,
             before=redact(before) if before is not None else None,
             after=redact(after) if after is not None else None,
         )
