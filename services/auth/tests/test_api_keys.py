@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tessera.auth.apikeys import verify_api_key
 from tessera.auth.models import ApiKey
+from tessera.common.security import api_key_usable
 
 pytestmark = pytest.mark.usefixtures("auth_app")
 
@@ -101,21 +101,21 @@ async def test_bad_input_names_the_field(
     assert field in [e["field"] for e in r.json()["errors"]]
 
 
-def test_verification_honours_revocation_expiry_and_networks() -> None:
+def test_an_auth_key_row_is_usable_only_unrevoked_unexpired_and_from_its_networks() -> None:
     now = datetime.now(UTC)
     key = ApiKey(name="k", prefix="tsk_x", key_hash="0" * 64, allowed_cidrs=["192.0.2.0/24"])
-    assert verify_api_key(key, ip_address="192.0.2.7", now=now)
-    assert not verify_api_key(key, ip_address="198.51.100.7", now=now)
-    assert not verify_api_key(key, ip_address=None, now=now)
-    assert not verify_api_key(None, ip_address="192.0.2.7", now=now)
+    assert api_key_usable(key, client_ip="192.0.2.7", now=now)
+    assert not api_key_usable(key, client_ip="198.51.100.7", now=now)
+    assert not api_key_usable(key, client_ip=None, now=now)
+    assert not api_key_usable(None, client_ip="192.0.2.7", now=now)
     expired = ApiKey(
         name="k", prefix="tsk_x", key_hash="1" * 64, expires_at=now - timedelta(seconds=1)
     )
-    assert not verify_api_key(expired, ip_address=None, now=now)
+    assert not api_key_usable(expired, client_ip=None, now=now)
     revoked = ApiKey(name="k", prefix="tsk_x", key_hash="2" * 64, revoked_at=now)
-    assert not verify_api_key(revoked, ip_address=None, now=now)
+    assert not api_key_usable(revoked, client_ip=None, now=now)
     anywhere = ApiKey(name="k", prefix="tsk_x", key_hash="3" * 64)
-    assert verify_api_key(anywhere, ip_address="203.0.113.1", now=now)
+    assert api_key_usable(anywhere, client_ip="203.0.113.1", now=now)
 
 
 async def test_api_keys_need_a_signed_in_user(client: httpx.AsyncClient) -> None:

@@ -10,10 +10,13 @@ forgeries fail; ``exp``, ``nbf``, ``iss`` and ``aud`` are checked.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ipaddress
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 import httpx
@@ -25,13 +28,16 @@ from tessera.common.problems import Problem
 from tessera.common.settings import JwtSettings
 
 __all__ = [
+    "ApiKeyRecord",
     "JWKSKeySource",
     "KeySource",
     "Principal",
     "StaticKeySource",
     "TokenVerifier",
     "Unauthorized",
+    "api_key_usable",
     "current_principal",
+    "hash_api_key",
 ]
 
 
@@ -222,3 +228,32 @@ async def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+class ApiKeyRecord(Protocol):
+    """What a service keeps of an API key (auth's row, or another service's projection of
+    ``auth.api_key.created/revoked``)."""
+
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    allowed_cidrs: list[str]
+
+
+def hash_api_key(key: str) -> str:
+    """The at-rest and on-the-bus form of an API key: SHA-256 hex (keys are 256-bit random)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_usable(record: ApiKeyRecord | None, *, client_ip: str | None, now: datetime) -> bool:
+    """Whether a key, found by ``hash_api_key`` of what the client sent, may be used now from
+    ``client_ip``: not revoked, not expired, and inside its allowed networks if it has any."""
+    if record is None or record.revoked_at is not None:
+        return False
+    if record.expires_at is not None and record.expires_at <= now:
+        return False
+    if record.allowed_cidrs:
+        if client_ip is None:
+            return False
+        address = ipaddress.ip_address(client_ip)
+        return any(address in ipaddress.ip_network(c) for c in record.allowed_cidrs)
+    return True

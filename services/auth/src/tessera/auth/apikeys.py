@@ -7,7 +7,6 @@ list. ``auth.api_key.created`` carries the hash so services that accept MISP-sty
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import secrets
 import uuid
@@ -21,9 +20,9 @@ from tessera.auth.models import ApiKey, utcnow
 from tessera.common.db import UnitOfWork
 from tessera.common.pagination import PageParams
 from tessera.common.problems import Problem
-from tessera.common.security import Principal
+from tessera.common.security import Principal, hash_api_key
 
-__all__ = ["create_api_key", "hash_key", "list_api_keys", "revoke_api_key", "verify_api_key"]
+__all__ = ["create_api_key", "list_api_keys", "revoke_api_key"]
 
 PREFIX = "tsk"
 
@@ -32,10 +31,6 @@ class ApiKeyNotFound(Problem):
     status = 404
     code = "api_key_not_found"
     title = "No such API key"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def normalise_cidrs(cidrs: list[str]) -> list[str]:
@@ -77,7 +72,7 @@ async def create_api_key(
             user_id=caller.user_id,
             name=name,
             prefix=f"{PREFIX}_{public}",
-            key_hash=hash_key(key),
+            key_hash=hash_api_key(key),
             allowed_cidrs=cidrs,
             expires_at=expires_at,
         )
@@ -146,17 +141,3 @@ async def revoke_api_key(uow: UnitOfWork, caller: Principal, key_id: uuid.UUID) 
                 subject=str(row.id),
             )
         await uow.commit()
-
-
-def verify_api_key(row: ApiKey | None, *, ip_address: str | None, now: datetime) -> bool:
-    """Whether a stored key (found by the presented key's hash) may be used now, from here."""
-    if row is None or row.revoked_at is not None:
-        return False
-    if row.expires_at is not None and row.expires_at <= now:
-        return False
-    if row.allowed_cidrs:
-        if ip_address is None:
-            return False
-        address = ipaddress.ip_address(ip_address)
-        return any(address in ipaddress.ip_network(c) for c in row.allowed_cidrs)
-    return True
