@@ -212,3 +212,10 @@ async def test_recovery_requests_per_account_are_limited_alike_for_unknown_email
                 )
         answers[email] = statuses
     assert answers[known] == answers[unknown] == [202, 202, 429]
+
+
+async def test_an_action_without_configured_limits_is_an_error_not_unlimited(
+    strict_app: FastAPI,
+) -> None:
+    with pytest.raises(ValueError, match="no rate limit"):
+        await strict_app.state.auth.guard.limit("logn", ip="192.0.2.1")

@@ -160,7 +160,6 @@ class ServiceRuntime:
     async def start(self) -> None:
         s = self.settings
         configure_logging(s.service_name, level=s.log_level, fmt=s.log_format)
-        configure_telemetry(s.service_name)
         self.engine = create_engine(s)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         problem = await schema_is_migrated(

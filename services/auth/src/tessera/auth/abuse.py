@@ -43,6 +43,8 @@ class Guard:
         limits = self.settings.rate_limits
         per_ip: Limit | None = getattr(limits, f"{action}_per_ip", None)
         per_account: Limit | None = getattr(limits, f"{action}_per_account", None)
+        if per_ip is None and per_account is None:  # a typo must not mean "unlimited"
+            raise ValueError(f"no rate limit is configured for {action!r}")
         if per_ip is not None and ip:
             await self.limiter.hit(f"{action}:ip:{ip}", per_ip)
         if per_account is not None and email:

@@ -26,8 +26,8 @@ from tessera.auth.events import (
 )
 from tessera.auth.models import EmailToken, User, utcnow
 from tessera.auth.schemas import TokenOut, UserUpdate
-from tessera.auth.service import AuthContext, ClientInfo
-from tessera.auth.tokens import open_session, revoke_sessions
+from tessera.auth.service import AuthContext, ClientInfo, sign_in
+from tessera.auth.tokens import revoke_sessions
 from tessera.common.db import UnitOfWork
 from tessera.common.messaging import Event
 from tessera.common.revocation import Revocations
@@ -310,14 +310,7 @@ async def consume_login_link(
             target_id=user.id,
             after={"method": "login_link"},
         )
-        tokens = await open_session(
-            uow,
-            user=user,
-            keys=ctx.keys,
-            refresh_ttl_s=ctx.settings.refresh_token_ttl_s,
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
-        )
+        tokens = await sign_in(uow, ctx, user, client)
         await uow.commit()
     return tokens
 

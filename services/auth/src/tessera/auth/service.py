@@ -134,16 +134,21 @@ async def login(
         )
         if ctx.passwords.needs_rehash(user.password_hash):
             user.password_hash = await ctx.passwords.hash(cmd.password)
-        tokens = await open_session(
-            uow,
-            user=user,
-            keys=ctx.keys,
-            refresh_ttl_s=ctx.settings.refresh_token_ttl_s,
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
-        )
+        tokens = await sign_in(uow, ctx, user, client)
         await uow.commit()
     return tokens
+
+
+async def sign_in(uow: UnitOfWork, ctx: AuthContext, user: User, client: ClientInfo) -> TokenOut:
+    """Open a session for ``user`` from ``client`` (inside the caller's unit of work)."""
+    return await open_session(
+        uow,
+        user=user,
+        keys=ctx.keys,
+        refresh_ttl_s=ctx.settings.refresh_token_ttl_s,
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
+    )
 
 
 async def current_user(uow: UnitOfWork, caller: Principal) -> User:

@@ -305,7 +305,7 @@ class EventConsumer:
         dead: bool,
     ) -> None:
         """Re-publish a failed message to its next retry queue, or to the DLQ when ``dead``."""
-        forwarded = {**_strip_trace(headers), ERROR: repr(error)[:1000], ORIGINAL_KEY: original_key}
+        forwarded = {**_forwardable(headers), ERROR: repr(error)[:1000], ORIGINAL_KEY: original_key}
         if dead:
             queue = self.topology.dlq
             forwarded |= {ATTEMPT: attempt, FAILED_AT: datetime.now(UTC).isoformat()}
@@ -347,6 +347,7 @@ async def _raw_body(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
-def _strip_trace(headers: dict[str, Any]) -> dict[str, Any]:
-    """Keep ``traceparent`` so a retry stays in the trace; drop FastStream's own keys."""
+def _forwardable(headers: dict[str, Any]) -> dict[str, Any]:
+    """The headers a retried or dead-lettered copy keeps: all (``traceparent`` included, so a
+    retry stays in its trace) but RabbitMQ's ``x-death`` bookkeeping."""
     return {k: v for k, v in headers.items() if not k.startswith("x-death")}
