@@ -105,6 +105,7 @@ def test_what_a_producer_serialises_validates_against_its_schema(
 ) -> None:
     schema = producer_schema(event)
     jsonschema.Draft202012Validator.check_schema(schema)
+    envelope_schema = json.loads((ROOT / "contracts" / "envelope.json").read_text())
 
     @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
     @given(from_schema(schema))
@@ -113,10 +114,7 @@ def test_what_a_producer_serialises_validates_against_its_schema(
         jsonschema.validate(instance.model_dump(mode="json"), schema)
         envelope = Envelope.wrap(instance, producer=producer, subject="s-1")
         assert envelope.routing_key == event.routing_key()
-        jsonschema.validate(
-            envelope.model_dump(mode="json"),
-            contracts.documents()[ROOT / "contracts" / "envelope.json"],
-        )
+        jsonschema.validate(envelope.model_dump(mode="json"), envelope_schema)
 
     round_trip()
 
