@@ -94,6 +94,8 @@ async def test_signing_key_private_part_is_encrypted_at_rest(
     rows = await query("SELECT kid, algorithm, private_key_encrypted, public_jwk FROM signing_keys")
 
     assert rows
+    assert served
+    assert set(served) <= {row[0] for row in rows}, "every served key is one of ours"
     fernet = Fernet(auth_settings.key_encryption_key.get_secret_value().encode())
     for kid, algorithm, blob, public_jwk in rows:
         blob = bytes(blob)
