@@ -7,21 +7,20 @@ the same for one service (what a deploy job of one service runs).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import sys
 
+from tessera.common import suite
 from tessera.common.bootstrap import bootstrap_database
 from tessera.common.migrations import upgrade
 
-SERVICES = ["auth", "applets", "answers", "mailer", "sync", "chat"]
-
 
 def main(services: list[str]) -> None:
-    for name in services or SERVICES:
-        settings = importlib.import_module(f"tessera.{name}.settings").Settings()
-        migrations = importlib.import_module(f"tessera.{name}.app").MIGRATIONS
+    specs = suite.specs()
+    for name in services or list(specs):
+        spec = specs[name]
+        settings = spec.settings()
         created = asyncio.run(bootstrap_database(settings))
-        upgrade(migrations, settings)
+        upgrade(spec.migrations, settings)
         print(f"{name}: {', '.join(created) or 'bootstrapped'}; migrated to head", flush=True)
 
 

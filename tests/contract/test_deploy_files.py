@@ -3,23 +3,31 @@
 No Docker engine runs where these tests run, so they check what holds without one:
 compose.yaml against the Compose Specification's JSON Schema (vendored by check-jsonschema),
 every COPY source of every image, and that ports, health paths, commands and database roles
-are the same in the Procfile, the Dockerfiles, compose.yaml and deploy/k8s. nginx itself
-checks the gateway config that deploy/gateway/run.py renders.
+are the same in `make run`'s process list (deploy/local/supervisord.conf), the Dockerfiles,
+compose.yaml and deploy/k8s. supervisord itself reads the config scripts/run.py renders from
+that list, and nginx checks the gateway config that deploy/gateway/run.py renders.
 """
 
 from __future__ import annotations
 
+import configparser
 import copy
 import functools
 import importlib
+import importlib.util
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,10 +35,13 @@ import jsonschema
 import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
+from supervisor.datatypes import RestartUnconditionally
+from supervisor.options import ServerOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 GATEWAY = ROOT / "deploy" / "gateway"
+LOCAL_RUN = ROOT / "deploy" / "local" / "supervisord.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 
@@ -39,24 +50,49 @@ SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.t
 
 
 @functools.cache
-def procfile_ports() -> dict[str, int]:
-    """The port each service listens on when `make run` starts it (the Procfile)."""
-    ports = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if match := re.search(r"--port (\d+)", command):
-            ports[name.strip()] = int(match.group(1))
-    return ports
+def local_programs() -> dict[str, str]:
+    """The command of each program `make run` starts (deploy/local/supervisord.conf)."""
+    config = configparser.RawConfigParser()
+    config.read_string(LOCAL_RUN.read_text())
+    return {
+        section.removeprefix("program:"): config[section]["command"]
+        for section in config.sections()
+        if section.startswith("program:")
+    }
 
 
 @functools.cache
+def local_ports() -> dict[str, int]:
+    """The port each service listens on when `make run` starts it."""
+    ports = {}
+    for name, command in local_programs().items():
+        if match := re.search(r"--port (\d+)", command):
+            ports[name] = int(match.group(1))
+    return ports
+
+
+def load_script(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def spec(service: str) -> Any:
+    """The service's description (``tessera.<name>.app.SERVICE``): the source of truth."""
+    return importlib.import_module(f"tessera.{service}.app").SERVICE
+
+
 def prefix(service: str) -> str:
-    """The path prefix a service serves under (its app module's PREFIX)."""
-    return importlib.import_module(f"tessera.{service}.app").PREFIX
+    """The path prefix a service serves under."""
+    return str(spec(service).prefix)
 
 
 def port(service: str) -> int:
-    return procfile_ports()[service]
+    return local_ports()[service]
 
 
 @functools.cache
@@ -164,31 +200,136 @@ def is_dockerignored(relative: str) -> bool:
     return any(p.match(candidate) for p in dockerignore_patterns() for candidate in prefixes)
 
 
-ALL_DOCKERFILES = [f"services/{name}/Dockerfile" for name in SERVICES] + [
-    "deploy/gateway/Dockerfile"
-]
+SERVICE_IMAGE = ROOT / "deploy" / "service" / "Dockerfile"
+ALL_DOCKERFILES = ["deploy/service/Dockerfile", "deploy/gateway/Dockerfile"]
+
+
+def for_service(args: str, service: str) -> str:
+    """An instruction as it reads when built with ``--build-arg SERVICE=<service>``."""
+    return args.replace("${SERVICE}", service).replace("$SERVICE", service)
 
 
 def test_the_suite_has_the_services_the_deploy_files_describe():
     assert sorted(["auth", "applets", "answers", "mailer", "sync", "chat"]) == SERVICES
-    assert set(procfile_ports()) == set(SERVICES)
+    assert set(local_ports()) == set(SERVICES)
+    assert set(local_programs()) == {*SERVICES, "gateway"}
+
+
+# --- make run: the suite under supervisord -----------------------------------------------------
+
+HOUR_S = 3600
+
+
+def rendered_local_run(run_dir: Path) -> Any:
+    """The config scripts/run.py renders, as supervisord itself reads it."""
+    conf = load_script(ROOT / "scripts" / "run.py").render(run_dir)
+    assert conf == run_dir.resolve() / "supervisord.conf"
+    assert "{{" not in conf.read_text()
+    options = ServerOptions()
+    options.configfile = str(conf)
+    options.process_config(do_usage=False)
+    return options.configroot.supervisord
+
+
+def test_make_run_renders_a_foreground_supervisord_config_logging_to_stdout(tmp_path):
+    options = rendered_local_run(tmp_path / "run")
+    run_dir = (tmp_path / "run").resolve()
+    assert options.nodaemon is True
+    assert options.silent is True  # its log reaches stdout once, through logfile
+    assert (options.logfile, options.logfile_maxbytes) == ("/dev/stdout", 0)
+    assert Path(options.pidfile).parent == run_dir
+    (server,) = options.server_configs
+    assert server["family"] == socket.AF_UNIX
+    assert server["file"] == f"{run_dir}/supervisord.sock"
+    assert server["chmod"] == 0o700
+    client = configparser.RawConfigParser()
+    client.read(run_dir / "supervisord.conf")
+    assert client["supervisorctl"]["serverurl"] == f"unix://{server['file']}"
+    (group,) = options.process_group_configs
+    assert {p.name for p in group.process_configs} == {*SERVICES, "gateway"}
+    makefile = (ROOT / "Makefile").read_text()
+    assert "scripts/run.py" in makefile
+    assert "honcho" not in makefile
+    assert not (ROOT / "Procfile").exists()
+
+
+@pytest.mark.parametrize("program", [*SERVICES, "gateway"])
+def test_make_run_restarts_each_process_with_a_growing_delay_and_absolute_paths(tmp_path, program):
+    (group,) = rendered_local_run(tmp_path / "run").process_group_configs
+    config = next(p for p in group.process_configs if p.name == program)
+    assert config.autostart is True
+    assert config.autorestart is RestartUnconditionally
+    # a crash during start-up (a cold start of the suite takes ~35 s on 2 cores) is a quick
+    # exit, so it backs off: 1 s, 2 s, 3 s... and is not given up within an hour
+    assert config.startsecs >= 45
+    assert sum(range(1, config.startretries + 1)) >= HOUR_S
+    assert (config.stdout_logfile, config.stdout_logfile_maxbytes) == ("/dev/stdout", 0)
+    assert config.redirect_stderr is True
+    assert config.stopasgroup is True
+    assert config.killasgroup is True
+    assert config.stopwaitsecs <= 15  # Ctrl-C ends everything within seconds
+    assert config.directory == str(ROOT)
+    words = shlex.split(config.command)
+    executable = Path(words[0])
+    assert executable.is_absolute(), config.command
+    assert os.access(executable, os.X_OK), config.command
+    for word in words[1:]:
+        if "/" in word:
+            assert Path(word).is_absolute(), config.command
+            assert Path(word).exists(), config.command
+    bin_dir = Path(sys.prefix) / "bin"  # the workspace's .venv, as under make run
+    if program == "gateway":
+        assert words == [str(bin_dir / "python"), str(GATEWAY / "run.py")]
+    else:
+        assert words == [
+            str(bin_dir / f"tessera-{program}"),
+            "serve",
+            "--port",
+            str(port(program)),
+        ]
+
+
+def test_make_run_gateway_routes_to_the_ports_the_services_listen_on():
+    defaults = load_script(GATEWAY / "run.py").DEFAULT_PORTS
+    assert {name.lower(): p for name, p in defaults.items()} == local_ports()
+
+
+def test_make_run_passes_dot_env_under_the_environment(tmp_path, monkeypatch):
+    script = load_script(ROOT / "scripts" / "run.py")
+    (tmp_path / ".env").write_text("MAILER__SMTP__PORT=2526\nGATEWAY_PORT=8181\n")
+    monkeypatch.setattr(script, "ROOT", tmp_path)
+    monkeypatch.setenv("MAILER__SMTP__PORT", "2525")
+    monkeypatch.delenv("GATEWAY_PORT", raising=False)
+    env = script.environment()
+    assert env["MAILER__SMTP__PORT"] == "2525"  # the environment wins, as in the settings
+    assert env["GATEWAY_PORT"] == "8181"
 
 
 # --- Dockerfiles -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES)
-def test_dockerfile_copies_only_paths_that_exist_and_reach_the_build_context(dockerfile):
-    sources = copy_sources(ROOT / dockerfile)
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_copies_only_paths_that_exist_and_reach_the_build_context(dockerfile, service):
+    sources = [for_service(source, service) for source in copy_sources(ROOT / dockerfile)]
     assert sources, f"{dockerfile} copies nothing from the build context"
     for source in sources:
         assert list(ROOT.glob(source)), f"{dockerfile}: COPY {source} does not exist"
         assert not is_dockerignored(source), f"{dockerfile}: COPY {source} is in .dockerignore"
 
 
+def test_one_dockerfile_builds_every_service_and_refuses_to_build_without_one():
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one Dockerfile for every service"
+    build = dockerfile_stages(SERVICE_IMAGE)[0]
+    assert ("ARG", "SERVICE") in build
+    guard = next(args for kw, args in build if kw == "RUN" and "SERVICE" in args)
+    assert 'test -n "$SERVICE"' in guard
+    assert "exit 1" in guard
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_image_installs_only_its_locked_dependencies_with_uv(service):
-    stages = dockerfile_stages(ROOT / "services" / service / "Dockerfile")
+    stages = dockerfile_stages(SERVICE_IMAGE)
     assert len(stages) >= 2, "multi-stage: build with uv, run without it"
     for stage in stages:
         assert stage[0][1].split()[0] == "python:3.11-slim"
@@ -198,12 +339,12 @@ def test_service_image_installs_only_its_locked_dependencies_with_uv(service):
     env = env_of(build)
     assert env["UV_COMPILE_BYTECODE"] == "1"
     assert env["UV_LINK_MODE"] == "copy"
-    syncs = [args for kw, args in build if kw == "RUN" and "uv sync" in args]
+    syncs = [for_service(args, service) for kw, args in build if kw == "RUN" and "uv sync" in args]
     assert syncs
     for sync in syncs:
         assert "uv sync --locked --no-dev" in sync
         assert f"--package tessera-{service}" in sync
-    copied = copy_sources(ROOT / "services" / service / "Dockerfile")
+    copied = [for_service(c, service) for c in copy_sources(SERVICE_IMAGE)]
     missing = [m for m in workspace_manifests() if m not in copied]
     assert not missing, f"uv sync --locked needs every workspace manifest; missing {missing}"
     others = [s for s in SERVICES if s != service]
@@ -213,8 +354,8 @@ def test_service_image_installs_only_its_locked_dependencies_with_uv(service):
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_image_keeps_the_repo_layout_so_migrations_are_found(service):
     """app.py finds migrations at services/<name>/migrations next to its src directory."""
-    stages = dockerfile_stages(ROOT / "services" / service / "Dockerfile")
-    copies = [arguments(args) for kw, args in stages[0] if kw == "COPY"]
+    stages = dockerfile_stages(SERVICE_IMAGE)
+    copies = [arguments(for_service(args, service)) for kw, args in stages[0] if kw == "COPY"]
     for part in ("src", "migrations"):
         path = f"services/{service}/{part}"
         assert [path, path] in copies, f"COPY {path} {path} keeps the layout"
@@ -222,29 +363,33 @@ def test_service_image_keeps_the_repo_layout_so_migrations_are_found(service):
     assert ["--from=build", "/app", "/app"] in [
         arguments(args) for kw, args in stages[-1] if kw == "COPY"
     ]
-    migrations = importlib.import_module(f"tessera.{service}.app").MIGRATIONS
-    assert migrations == ROOT / "services" / service / "migrations"
+    assert spec(service).migrations == ROOT / "services" / service / "migrations"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_image_runs_unprivileged_serves_and_probes_the_procfile_port(service):
-    final = dockerfile_stages(ROOT / "services" / service / "Dockerfile")[-1]
+def test_service_image_runs_unprivileged_serves_and_probes_the_service_port(service):
+    stages = dockerfile_stages(SERVICE_IMAGE)
+    final = stages[-1]
     user = last(final, "USER").split(":")[0]
     assert user not in {"root", "0"}
     assert any(kw == "RUN" and "useradd" in args and user in args for kw, args in final)
-    assert last(final, "EXPOSE") == str(port(service))
-    assert arguments(last(final, "CMD")) == [
-        f"tessera-{service}",
-        "serve",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(port(service)),
+    link = next(args for kw, args in stages[0] if kw == "RUN" and "tessera-service" in args)
+    assert "ln -s tessera-${SERVICE} /app/.venv/bin/tessera-service" in link
+    assert last(final, "EXPOSE") == "${PORT}"
+    assert arguments(last(final, "CMD")) == ["tessera-service", "serve", "--host", "0.0.0.0"]
+    assert arguments(last(final, "HEALTHCHECK").split(" CMD ", 1)[1]) == [
+        "tessera-service",
+        "healthcheck",
     ]
-    probe = arguments(last(final, "HEALTHCHECK").split(" CMD ", 1)[1])
-    assert probe[:2] == ["python", "-c"]
-    assert "urllib.request" in probe[2]
-    assert f"'http://127.0.0.1:{port(service)}{prefix(service)}/healthz'" in probe[2]
+    # what `serve` and `healthcheck` default to is the port `make run` and compose use
+    assert spec(service).port == port(service)
+    cli = importlib.import_module(f"tessera.{service}.cli").cli
+    from typer.main import get_command
+
+    commands = get_command(cli).commands  # type: ignore[attr-defined]
+    for name in ("serve", "healthcheck"):
+        [option] = [p for p in commands[name].params if p.name == "port"]
+        assert option.default == port(service), f"{name} --port"
 
 
 def test_gateway_image_runs_the_renderer_unprivileged_on_8080():
@@ -259,7 +404,15 @@ def test_gateway_image_runs_the_renderer_unprivileged_on_8080():
 
 
 def test_dockerignore_keeps_environments_history_and_secrets_out_of_the_context():
-    for path in (".venv", ".git", ".run", ".env", "libs/common/src/x/__pycache__", ".ruff_cache"):
+    for path in (
+        ".venv",
+        ".tools",
+        ".git",
+        ".run",
+        ".env",
+        "libs/common/src/x/__pycache__",
+        ".ruff_cache",
+    ):
         assert is_dockerignored(path), path
     for path in ("uv.lock", "libs/common/src", "services/auth/migrations", "deploy/gateway"):
         assert not is_dockerignored(path), path
@@ -309,13 +462,16 @@ def test_every_compose_dependency_and_service_url_names_a_compose_service():
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_compose_service_is_built_from_its_dockerfile_and_probed_on_the_procfile_port(service):
+def test_compose_service_is_built_from_the_service_image_and_probed_on_its_port(service):
     definition = compose()["services"][service]
-    assert definition["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    assert definition["build"] == {
+        "context": ".",
+        "dockerfile": "deploy/service/Dockerfile",
+        "args": {"SERVICE": service, "PORT": str(port(service))},
+    }
     published = [str(p).rsplit(":", 1)[-1] for p in definition["ports"]]
     assert published == [str(port(service))]
-    probe = " ".join(definition["healthcheck"]["test"])
-    assert f"http://127.0.0.1:{port(service)}{prefix(service)}/healthz" in probe
+    assert definition["healthcheck"]["test"] == ["CMD", "tessera-service", "healthcheck"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -525,3 +681,74 @@ def test_gateway_config_renders_and_nginx_accepts_it(tmp_path, access_log):
     )
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a live process, None once it is gone (or a zombie)."""
+    try:
+        rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if rest[0] == "Z" else (rest[0], int(rest[2]))
+
+
+def gateway_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_gateway_restarted_after_sigkill_ends_the_old_workers_and_binds_again(tmp_path):
+    """A SIGKILLed master leaves its workers holding the port; the next start ends them."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        gateway_port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "GATEWAY_RUN_DIR": str(tmp_path / "gateway"),
+        "GATEWAY_PORT": str(gateway_port),
+        "GATEWAY_ACCESS_LOG": "off",
+    }
+    url = f"http://127.0.0.1:{gateway_port}/healthz"
+
+    def start() -> subprocess.Popen[bytes]:
+        # in a process group of its own, as supervisord starts every program
+        return subprocess.Popen(
+            [sys.executable, str(GATEWAY / "run.py")], env=env, cwd=ROOT, process_group=0
+        )
+
+    def wait(predicate: Any, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    first = start()
+    second = None
+    workers: list[int] = []
+    try:
+        wait(lambda: gateway_answers(url), "the gateway")
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        workers = [
+            pid for pid in pids if pid != first.pid and (proc_stat(pid) or ("", 0))[1] == first.pid
+        ]
+        assert workers, "nginx started no worker in its group"
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert all(proc_stat(pid) for pid in workers)  # what made a restart fail to bind
+        second = start()
+        wait(lambda: not any(proc_stat(pid) for pid in workers), "the old workers to end")
+        wait(lambda: gateway_answers(url), "the restarted gateway")
+        assert second.poll() is None
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        for pid in workers:
+            if proc_stat(pid):
+                os.kill(pid, signal.SIGKILL)

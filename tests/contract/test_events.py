@@ -48,7 +48,7 @@ def producer_schema(event: type[Event]) -> dict:
 
 
 def test_checked_in_contracts_match_the_code() -> None:
-    assert contracts.check() == [], "run `make contracts` and commit contracts/"
+    assert contracts.check() == [], "run `make contracts`; commit contracts/ and docs/events.md"
 
 
 def test_event_types_follow_the_naming_convention() -> None:

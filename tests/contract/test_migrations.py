@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 
+from tessera.common import suite
 from tessera.common.migrations import alembic_config
 from tessera.common.testing import Infra, in_thread, make_settings, prepare_database
 
-SERVICES = ["auth", "applets", "answers", "mailer", "sync", "chat"]
+SERVICES = list(suite.specs())
 
 
 def _service(name: str) -> tuple[Any, Path]:
-    settings_cls = importlib.import_module(f"tessera.{name}.settings").Settings
-    migrations = importlib.import_module(f"tessera.{name}.app").MIGRATIONS
-    return settings_cls, migrations
+    spec = suite.specs()[name]
+    return spec.settings, spec.migrations
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -1,7 +1,7 @@
 """The whole suite as separate processes behind the nginx gateway, for e2e tests and benches.
 
-Also an SMTP sink (aiosmtpd) and an OTLP/HTTP receiver, so a test can read the emails the
-mailer sent and the spans every service exported.
+Also the kernel's SMTP sink (aiosmtpd) and OTLP/HTTP receiver (``tessera.common.testing``),
+so a test can read the emails the mailer sent and the spans every service exported.
 """
 
 from __future__ import annotations
@@ -11,36 +11,34 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiosmtpd.controller import Controller
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-)
 
+from tessera.common import suite as installed
 from tessera.common.testing import Infra, make_settings, prepare_database
+from tessera.common.testing.otlp import OtlpReceiver, Span
+from tessera.common.testing.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SERVICES = {
-    "auth": "auth",
-    "applets": "applets",
-    "answers": "answers",
-    "mailer": "mail",
-    "sync": "sync",
-    "chat": "chat",
-}
+#: every installed service and the prefix it serves under (``mailer``: ``mail``)
+SERVICES = {name: spec.prefix.strip("/") for name, spec in installed.specs().items()}
 
-__all__ = ["OtlpReceiver", "SmtpSink", "Span", "Suite", "free_port", "running_suite", "wait_for"]
+__all__ = [
+    "SERVICES",
+    "OtlpReceiver",
+    "SmtpSink",
+    "Span",
+    "Suite",
+    "free_port",
+    "running_suite",
+    "wait_for",
+]
 
 
 def free_port() -> int:
@@ -57,109 +55,6 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, every: 
             return value
         time.sleep(every)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) keeping every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.port = free_port()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                sink.messages.append(
-                    message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
-                )
-                return "250 Message accepted for delivery"
-
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-
-    def start(self) -> None:
-        self._controller.start()
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
-
-
-@dataclass(frozen=True)
-class Span:
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    name: str
-    kind: int  # 1 internal, 2 server, 3 client, 4 producer, 5 consumer
-    service: str
-    attributes: dict[str, Any]
-
-
-class OtlpReceiver:
-    """Receives OTLP/HTTP protobuf exports (``POST /v1/traces``) and keeps the spans."""
-
-    SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
-
-    def __init__(self) -> None:
-        self.spans: list[Span] = []
-        self.port = free_port()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                for resource_spans in request.resource_spans:
-                    service = next(
-                        (
-                            a.value.string_value
-                            for a in resource_spans.resource.attributes
-                            if a.key == "service.name"
-                        ),
-                        "",
-                    )
-                    for scope in resource_spans.scope_spans:
-                        for s in scope.spans:
-                            receiver.spans.append(
-                                Span(
-                                    trace_id=s.trace_id.hex(),
-                                    span_id=s.span_id.hex(),
-                                    parent_span_id=s.parent_span_id.hex(),
-                                    name=s.name,
-                                    kind=int(s.kind),
-                                    service=service,
-                                    attributes={
-                                        a.key: a.value.string_value or a.value.int_value
-                                        for a in s.attributes
-                                    },
-                                )
-                            )
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def trace(self, trace_id: str) -> list[Span]:
-        return [s for s in list(self.spans) if s.trace_id == trace_id]
 
 
 @dataclass
@@ -192,6 +87,7 @@ def _suite_env(
             "TESSERA__ADMIN_DATABASE_URL": infra.postgres_admin,
             "TESSERA__BROKER__URL": infra.rabbitmq,
             "TESSERA__BROKER__EXCHANGE": infra.exchange,
+            "TESSERA__BROKER__UNROUTED": infra.unrouted,
             "TESSERA__BROKER__QUEUE_PREFIX": infra.queue_prefix,
             "TESSERA__BROKER__RETRY_DELAYS_MS": "[200, 400]",
             "TESSERA__REDIS__URL": infra.redis,
@@ -223,9 +119,8 @@ def running_suite(
 ) -> Iterator[Suite]:
     """Migrate every service into this run's database, start them and the gateway."""
     for service in services:
-        settings_cls = __import__(f"tessera.{service}.settings", fromlist=["Settings"]).Settings
-        migrations = __import__(f"tessera.{service}.app", fromlist=["MIGRATIONS"]).MIGRATIONS
-        prepare_database(make_settings(settings_cls, infra), migrations)
+        spec = installed.specs()[service]
+        prepare_database(make_settings(spec.settings, infra), spec.migrations)
 
     smtp, otlp = SmtpSink(), OtlpReceiver()
     smtp.start()

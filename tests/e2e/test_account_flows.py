@@ -19,7 +19,9 @@ NEW_PASSWORD = "another long passphrase 7"
 
 def _mail(suite: Suite, email: str, subject: str) -> EmailMessage:
     def found() -> EmailMessage | None:
-        return next((m for m in suite.smtp.to(email) if m["Subject"] == subject), None)
+        return next(
+            (r.message for r in suite.smtp.to(email) if r.message["Subject"] == subject), None
+        )
 
     mail: EmailMessage = wait_for(found, timeout=30, what=f"{subject!r} to {email}")
     return mail

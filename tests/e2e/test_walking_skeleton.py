@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from tessera_e2e_harness import OtlpReceiver, Suite, wait_for
+from tessera_e2e_harness import SERVICES, OtlpReceiver, Suite, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(240)]
 
@@ -65,7 +65,7 @@ def _register_mail_login_me(
 
         mails = wait_for(lambda: suite.smtp.to(email), timeout=30, what=f"the email to {email}")
         assert len(mails) == 1
-        mail = mails[0]
+        mail = mails[0].message
         assert "Confirm" in mail["Subject"]
         text = mail.get_body(preferencelist=("plain",)).get_content()
         html = mail.get_body(preferencelist=("html",)).get_content()
@@ -137,13 +137,20 @@ def _assert_one_trace(suite: Suite, trace_id: str) -> None:
     assert consumer.attributes.get("messaging.system") == "rabbitmq"
 
 
-@pytest.mark.parametrize("prefix", ["auth", "applets", "answers", "mail", "sync", "chat"])
+@pytest.mark.parametrize("prefix", sorted(SERVICES.values()))
 def test_every_service_answers_behind_the_gateway(suite: Suite, prefix: str) -> None:
     with httpx.Client(base_url=suite.gateway, timeout=10) as client:
         assert client.get(f"/{prefix}/healthz").json() == {"status": "ok"}
         ready = client.get(f"/{prefix}/readyz")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "redis": "ok"}
+        checks = ready.json()["checks"]
+        assert {k: checks[k] for k in ("database", "broker", "redis")} == {
+            "database": "ok",
+            "broker": "ok",
+            "redis": "ok",
+        }
+        assert checks["outbox"]["parked"] == 0
+        assert set(checks["outbox"]) == {"pending", "parked", "oldest_pending_age_s"}
         openapi = client.get(f"/{prefix}/openapi.json")
         assert openapi.status_code == 200
         assert any(path.startswith(f"/{prefix}/") for path in openapi.json()["paths"])

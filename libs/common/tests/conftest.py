@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
@@ -24,16 +25,23 @@ from faststream.rabbit import RabbitBroker
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, Table, text
 from sqlalchemy.dialects.postgresql import UUID, insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from tessera.common.bootstrap import bootstrap_database
-from tessera.common.db import UnitOfWork, create_engine, make_metadata
+from tessera.common.db import UnitOfWork, create_engine, make_metadata, reading_sessions
 from tessera.common.messaging.envelope import Envelope
 from tessera.common.messaging.outbox import Outbox, OutboxRelay
 from tessera.common.messaging.rabbit import (
     BrokerPublisher,
     EventConsumer,
     Topology,
+    declare_exchange,
     declare_topology,
     new_broker,
 )
@@ -59,6 +67,7 @@ effects = Table(
 )
 
 RETRY_DELAYS_MS = (100, 200)
+DELIVERY_LIMIT = 3
 WAIT_S = 10.0
 
 
@@ -96,23 +105,50 @@ class Probe:
     settings_cls: type[ProbeSettings] = ProbeSettings
     outbox: Outbox = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    readers: async_sessionmaker[AsyncSession] = field(init=False)
     _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     eventually = staticmethod(eventually)
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.tables.outbox, producer="probe")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = reading_sessions(self.engine)
 
     # --- database -------------------------------------------------------------------------
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=self.outbox)
+        return UnitOfWork(self.sessions, outbox=self.outbox, readers=self.readers)
 
     def engine_copy(self) -> AsyncEngine:
         """A second engine on the same schema (another replica), disposed after the test."""
         engine = create_engine(self.settings)
         self._cleanups.append(engine.dispose)
         return engine
+
+    def engine_copy_with(self, **pool: Any) -> AsyncEngine:
+        """Like :meth:`engine_copy`, with other pool options (``pool_size=1``...)."""
+        engine = create_async_engine(
+            self.settings.database.async_url(),
+            connect_args={"server_settings": {"search_path": self.settings.schema_name}},
+            **pool,
+        )
+        self._cleanups.append(engine.dispose)
+        return engine
+
+    def uow_on(self, engine: AsyncEngine) -> UnitOfWork:
+        return UnitOfWork(async_sessionmaker(engine, expire_on_commit=False), outbox=self.outbox)
+
+    @contextlib.asynccontextmanager
+    async def admin(self) -> AsyncIterator[Any]:
+        """A superuser connection to this run's database (to read pg_stat_activity)."""
+        import asyncpg
+
+        url = make_url(self.infra.postgres_admin).set(database=self.infra.database)
+        conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def outbox_rows(self) -> list[Any]:
         t = self.tables.outbox
@@ -141,9 +177,15 @@ class Probe:
     def amqp_url(self) -> str:
         return self.infra.rabbitmq
 
-    def broker(self, url: str | None = None, *, prefetch: int = 32) -> RabbitBroker:
+    def broker(
+        self, url: str | None = None, *, prefetch: int = 32, middlewares: Sequence[Any] = ()
+    ) -> RabbitBroker:
         return new_broker(
-            url or self.amqp_url, prefetch=prefetch, reconnect_interval=0.5, logger=None
+            url or self.amqp_url,
+            prefetch=prefetch,
+            middlewares=middlewares,
+            reconnect_interval=0.5,
+            logger=None,
         )
 
     def consumer(self) -> EventConsumer:
@@ -151,10 +193,10 @@ class Probe:
 
     @contextlib.asynccontextmanager
     async def consuming(
-        self, consumer: EventConsumer, *, prefetch: int = 32
+        self, consumer: EventConsumer, *, prefetch: int = 32, middlewares: Sequence[Any] = ()
     ) -> AsyncIterator[RabbitBroker]:
         """A started broker whose subscriber runs ``consumer``, its topology declared."""
-        broker = self.broker(prefetch=prefetch)
+        broker = self.broker(prefetch=prefetch, middlewares=middlewares)
         consumer.subscribe(broker)
         await broker.connect()
         try:
@@ -175,10 +217,12 @@ class Probe:
         max_backoff: float = 1.0,
         publish_timeout: float = 5.0,
         publish_wrapper: Callable[[Any], Any] | None = None,
+        **options: Any,
     ) -> AsyncIterator[OutboxRelay]:
         """An outbox relay running in the background, publishing through its own broker."""
         broker = self.broker(url)
         await broker.connect()
+        await declare_exchange(broker, self.topology)
         publish: Any = BrokerPublisher(broker, self.topology.exchange, timeout=publish_timeout)
         if publish_wrapper is not None:
             publish = publish_wrapper(publish)
@@ -189,6 +233,7 @@ class Probe:
             batch_size=batch_size,
             poll_interval=poll_interval,
             max_backoff=max_backoff,
+            **options,
         )
         task = asyncio.create_task(relay.run(), name="probe-relay")
         try:
@@ -202,7 +247,10 @@ class Probe:
     async def tap(self, binding_key: str = "#") -> aio_pika.abc.AbstractQueue:
         """An exclusive queue bound to the probe's exchange: sees what the relay publishes."""
         exchange = await self.channel.declare_exchange(
-            self.topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            self.topology.exchange,
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": self.topology.unrouted},  # as the kernel does
         )
         queue = await self.channel.declare_queue(exclusive=True)
         await queue.bind(exchange, routing_key=binding_key)
@@ -217,6 +265,8 @@ class Probe:
         message_type: str | None = None,
         content_type: str = "application/json",
         to_queue: bool = False,
+        headers: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         """Publish to the probe's exchange as another service's relay would (with confirms),
         or with ``to_queue`` straight to the queue named ``routing_key``."""
@@ -231,18 +281,23 @@ class Probe:
                 message_id=message_id,
                 type=message_type,
                 content_type=content_type,
+                headers=headers,
+                correlation_id=correlation_id,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=routing_key,
         )
 
-    async def publish_envelope(self, envelope: Envelope, *, to_queue: str | None = None) -> None:
+    async def publish_envelope(
+        self, envelope: Envelope, *, to_queue: str | None = None, **options: Any
+    ) -> None:
         await self.publish_raw(
             envelope.model_dump_json().encode(),
             routing_key=to_queue or envelope.routing_key,
             message_id=str(envelope.id),
             message_type=envelope.type,
             to_queue=to_queue is not None,
+            **options,
         )
 
     async def message_count(self, queue: str) -> int:
@@ -274,16 +329,14 @@ class Probe:
                 await step()
         connection = await aio_pika.connect(self.amqp_url)
         async with connection:
-            names = [self.topology.queue, self.topology.dlq] + [
-                self.topology.retry_queue(d) for d in self.topology.retry_delays_ms
-            ]
-            for name in names:
+            for name in [*self.topology.queues, self.topology.unrouted]:
                 channel = await connection.channel()
                 with contextlib.suppress(aiormq.exceptions.AMQPError):
                     await channel.queue_delete(name)
-            channel = await connection.channel()
-            with contextlib.suppress(aiormq.exceptions.AMQPError):
-                await channel.exchange_delete(self.topology.exchange)
+            for exchange in (self.topology.exchange, self.topology.unrouted):
+                channel = await connection.channel()
+                with contextlib.suppress(aiormq.exceptions.AMQPError):
+                    await channel.exchange_delete(exchange)
 
 
 async def _create_tables(settings: ProbeSettings) -> None:
@@ -314,8 +367,10 @@ async def probe(infra: Infra, probe_settings: ProbeSettings) -> AsyncIterator[Pr
     topology = Topology(
         service="probe",
         exchange=f"{infra.exchange}.{unique}",
+        unrouted=f"{infra.unrouted}.{unique}",
         queue_prefix=f"{infra.queue_prefix}{unique}.",
         retry_delays_ms=RETRY_DELAYS_MS,
+        delivery_limit=DELIVERY_LIMIT,
     )
     connection = await aio_pika.connect(infra.rabbitmq)
     channel = await connection.channel()
@@ -332,3 +387,98 @@ async def probe(infra: Infra, probe_settings: ProbeSettings) -> AsyncIterator[Pr
         await connection.close()
         await probe.cleanup()
         await engine.dispose()
+
+
+# --- a TCP proxy in front of RabbitMQ -------------------------------------------------------
+
+
+class TcpProxy:
+    """A TCP relay to RabbitMQ that the test can cut (every connection) and restore, or
+    stall: connections stay open, and accepted, but nothing gets through any more (a
+    broker that takes the TCP connection and never answers)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.transports: set[asyncio.WriteTransport] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.stalled = asyncio.Event()
+
+    def stall(self) -> None:
+        self.stalled.set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(
+            self._accept, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for transport in list(self.transports):
+            transport.abort()
+        self.transports.clear()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=2.0)
+        await self.server.wait_closed()
+        self.server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        self.transports.add(writer.transport)
+        if self.stalled.is_set():
+            await _swallow(reader)
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.transports.add(up_writer.transport)
+        try:
+            await asyncio.gather(
+                _pipe(reader, up_writer, self.stalled), _pipe(up_reader, writer, self.stalled)
+            )
+        finally:
+            writer.transport.abort()
+            up_writer.transport.abort()
+            self.tasks.discard(task)
+
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stalled: asyncio.Event
+) -> None:
+    try:
+        while data := await reader.read(65536):
+            if stalled.is_set():
+                continue  # swallowed: the other side never hears of it
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+async def _swallow(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while await reader.read(65536):
+            pass
+
+
+@pytest.fixture
+async def rabbitmq_proxy(infra: Infra) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A proxy to this run's RabbitMQ and the AMQP URL that goes through it."""
+    target = urlsplit(infra.rabbitmq)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
+    await proxy.start()
+    proxied = target._replace(netloc=f"{target.username}:{target.password}@127.0.0.1:{proxy.port}")
+    try:
+        yield proxy, proxied.geturl()
+    finally:
+        if proxy.server is not None:
+            await proxy.stop()

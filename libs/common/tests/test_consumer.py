@@ -154,8 +154,10 @@ async def test_envelope_whose_data_fails_validation_goes_to_the_dlq_without_a_ca
 
     assert dead.message_id == str(bad.id)
     assert dead.headers[ATTEMPT] == 1
-    assert "validation error" in str(dead.headers[ERROR])
-    assert "thing_id" in str(dead.headers[ERROR])
+    error = str(dead.headers[ERROR])
+    assert "thing_id: uuid_parsing" in error, error
+    assert "label: missing" in error, error
+    assert "not-a-uuid" not in error, "the error quotes the event's data"
     assert bad.id not in calls
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
 from tessera.common.http import create_service_app, current_request
@@ -272,3 +272,108 @@ async def test_the_handler_knows_the_request_id_address_and_agent() -> None:
         r = await c.get("/probe/whoami", headers={"X-Request-ID": "req-77", "User-Agent": "ua/1"})
     assert r.json() == {"id": "req-77", "ip": "203.0.113.5", "agent": "ua/1"}
     assert current_request() is None, "nothing leaks outside the request"
+
+
+# --- request ids from outside ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    ["é" * 128, "x" * 65, "has space", "semi;colon", "new\nline", "<script>", "ünïcode-1"],
+)
+async def test_request_id_that_is_not_a_short_ascii_id_is_replaced(
+    client: httpx.AsyncClient, incoming: str
+) -> None:
+    response = await client.get(
+        f"{PREFIX}/widgets/1", headers=[("X-Request-ID", incoming.encode())]
+    )
+    request_id = response.headers["x-request-id"]
+    assert request_id != incoming
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert response.json()["request_id"] == request_id
+
+
+@pytest.mark.parametrize(
+    "incoming", ["a", "req-1.2:3_4", "A" * 64, "0af7651916cd43dd8448eb211c80319c"]
+)
+async def test_short_ascii_request_id_is_kept(client: httpx.AsyncClient, incoming: str) -> None:
+    response = await client.get(f"{PREFIX}/healthz", headers={"X-Request-ID": incoming})
+    assert response.headers["x-request-id"] == incoming
+
+
+# --- client addresses ------------------------------------------------------------------------
+
+
+def _whoami_app(trusted: list[str]) -> FastAPI:
+    settings = ServiceSettings(environment="test", http={"trusted_proxies": trusted})
+    app = create_service_app(settings=settings, prefix="/probe", title="probe")
+
+    @app.get("/probe/whoami")
+    async def whoami(request: Request) -> dict[str, Any]:
+        info = current_request()
+        assert info is not None
+        return {"ip": info.client_ip, "client": request.client.host if request.client else None}
+
+    return app
+
+
+async def _seen_address(peer: str, forwarded_for: str | None, trusted: list[str]) -> Any:
+    transport = httpx.ASGITransport(app=_whoami_app(trusted), client=(peer, 4000))
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        body = (await c.get("/probe/whoami", headers=headers)).json()
+    assert body["ip"] == body["client"], "request.client and current_request() disagree"
+    return body["ip"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "seen"),
+    [
+        # a client talking to the service directly cannot claim another address
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),
+        ("203.0.113.9", None, "203.0.113.9"),
+        # through the gateway (trusted), the address it wrote is the client's
+        ("127.0.0.1", "198.51.100.1", "198.51.100.1"),
+        # what the client prepended is ignored: only the gateway's (rightmost) entry counts
+        ("127.0.0.1", "10.9.9.9, 198.51.100.1", "198.51.100.1"),
+        # a chain of trusted proxies is walked from the right
+        ("127.0.0.1", "198.51.100.1, 10.0.0.5", "198.51.100.1"),
+        # garbage stops the walk at the last hop that could be trusted
+        ("127.0.0.1", "not-an-address", "127.0.0.1"),
+        ("127.0.0.1", "198.51.100.1, junk", "127.0.0.1"),
+        ("::1", "2001:db8::7", "2001:db8::7"),
+    ],
+)
+async def test_client_address_comes_from_the_connection_and_trusted_proxies_only(
+    peer: str, forwarded_for: str | None, seen: str
+) -> None:
+    assert await _seen_address(peer, forwarded_for, ["127.0.0.1", "::1", "10.0.0.0/8"]) == seen
+
+
+async def test_without_trusted_proxies_no_forwarded_header_is_believed() -> None:
+    assert await _seen_address("127.0.0.1", "198.51.100.1", []) == "127.0.0.1"
+
+
+def test_trusted_proxies_that_are_not_addresses_are_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="not an address or network"):
+        ServiceSettings(environment="test", http={"trusted_proxies": ["gateway.local"]})
+
+
+# --- readiness details -----------------------------------------------------------------------
+
+
+async def test_readyz_shows_what_a_check_reports_without_failing() -> None:
+    async def outbox() -> dict[str, Any]:
+        return {"pending": 3, "parked": 1}
+
+    app = create_service_app(
+        settings=ServiceSettings(environment="test"),
+        prefix=PREFIX,
+        title="probe",
+        readiness=lambda: {"outbox": outbox},
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get(f"{PREFIX}/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"outbox": {"pending": 3, "parked": 1}}

@@ -58,6 +58,22 @@ def test_json_line_carries_service_level_and_timestamp(lines: Callable[[], list[
     assert line["timestamp"].endswith("Z")
 
 
+def test_service_is_on_lines_logged_from_a_context_that_did_not_inherit_it(
+    lines: Callable[[], list[Any]],
+) -> None:
+    import contextvars
+
+    configure_logging("probe")
+    log = fresh_logger()
+    # a server's request tasks start from the server's context, not the lifespan's
+    contextvars.Context().run(log.info, "from elsewhere")
+    contextvars.Context().run(logging.getLogger("plain.stdlib").warning, "stdlib elsewhere")
+
+    first, second = lines()
+    assert first["service"] == "probe"
+    assert second["service"] == "probe"
+
+
 def test_request_id_bound_in_contextvars_is_on_every_line(
     lines: Callable[[], list[Any]],
 ) -> None:

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
 
 import pytest
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
@@ -25,7 +24,7 @@ from tessera.common.messaging.outbox import OutboxRelay
 from tessera.common.messaging.rabbit import BrokerPublisher
 
 if TYPE_CHECKING:
-    from conftest import Probe
+    from conftest import Probe, TcpProxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -181,7 +180,7 @@ async def test_relay_continues_the_trace_of_the_commit_on_the_bus(probe: Probe) 
         relay = OutboxRelay(
             probe.engine, probe.outbox, BrokerPublisher(broker, probe.topology.exchange)
         )
-        assert await relay.drain_once() == 1
+        assert (await relay.drain_once()).sent == 1
     finally:
         await broker.stop()
 
@@ -193,85 +192,27 @@ async def test_relay_continues_the_trace_of_the_commit_on_the_bus(probe: Probe) 
 # --- RabbitMQ unreachable --------------------------------------------------------------------
 
 
-class TcpProxy:
-    """A TCP relay to RabbitMQ that the test can cut (every connection) and restore."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.transports: set[asyncio.WriteTransport] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(
-            self._accept, "127.0.0.1", self.port, reuse_address=True
-        )
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for transport in list(self.transports):
-            transport.abort()
-        self.transports.clear()
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=2.0)
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        self.transports.add(writer.transport)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.transports.add(up_writer.transport)
-        try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        finally:
-            writer.transport.abort()
-            up_writer.transport.abort()
-            self.tasks.discard(task)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.transport.abort()
-
-
 async def test_event_committed_while_rabbitmq_is_unreachable_is_delivered_once_it_is_back(
-    probe: Probe,
+    probe: Probe, rabbitmq_proxy: tuple[TcpProxy, str]
 ) -> None:
     tap = await probe.tap()
-    target = urlsplit(probe.amqp_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
-    await proxy.start()
-    proxied = target._replace(netloc=f"{target.username}:{target.password}@127.0.0.1:{proxy.port}")
+    proxy, proxied = rabbitmq_proxy
+    tries = Counter[str]()
     try:
         async with probe.relaying(
-            url=proxied.geturl(), poll_interval=0.2, max_backoff=0.5, publish_timeout=1.0
+            url=proxied,
+            poll_interval=0.2,
+            max_backoff=0.5,
+            publish_timeout=1.0,
+            publish_wrapper=_counting(tries, "publish"),
         ):
             await proxy.stop()  # RabbitMQ is now unreachable for the relay
             [thing_id] = await _commit_events(probe)
+            await probe.eventually(lambda: tries["publish"] >= 3, timeout=15.0, what="3 tries")
 
-            async def failed_twice() -> Any:
-                [row] = await probe.outbox_rows()
-                return row if row.attempts >= 2 else None
-
-            row = await probe.eventually(failed_twice, timeout=15.0, what="two failed publishes")
+            [row] = await probe.outbox_rows()
             assert row.sent_at is None
-            assert row.last_error
+            assert (row.attempts, row.parked_at) == (0, None), "an outage is not the row's fault"
             assert await probe.message_count(tap.name) == 0
 
             await proxy.start()  # same port: the relay's broker reconnects by itself
@@ -283,6 +224,17 @@ async def test_event_committed_while_rabbitmq_is_unreachable_is_delivered_once_i
 
     assert Envelope.model_validate_json(message.body).subject == str(thing_id)
     assert row.event_id == uuid.UUID(message.message_id)
+
+
+def _counting(counter: Counter[str], name: str) -> Any:
+    def wrap(publish: Any) -> Any:
+        async def counted(row: Any) -> None:
+            counter[name] += 1
+            await publish(row)
+
+        return counted
+
+    return wrap
 
 
 # --- replicas --------------------------------------------------------------------------------

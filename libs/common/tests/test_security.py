@@ -431,6 +431,53 @@ async def test_jwks_answering_non_json_with_nothing_cached_is_503(
     assert caught.value.status == 503
 
 
+async def test_concurrent_requests_share_one_failed_fetch_and_the_failure_is_remembered(
+    keys: Keys, clock: FakeClock, settings: JwtSettings
+) -> None:
+    fetches = 0
+
+    async def slow_and_down(request: httpx.Request) -> httpx.Response:
+        nonlocal fetches
+        fetches += 1
+        await asyncio.sleep(0.05)  # auth does not answer quickly either
+        return httpx.Response(503, text="auth is down")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow_and_down))
+    source = JWKSKeySource(JWKS_URL, client=client, clock=clock, min_refetch_s=5.0)
+    verifier = TokenVerifier(settings, source)
+    token = ed_token(keys)
+
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        *(verifier.verify(token) for _ in range(20)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+
+    assert fetches == 1, "each request waited for a fetch of its own"
+    assert elapsed < 0.5, f"requests queued behind each other's fetches ({elapsed:.2f} s)"
+    assert all(isinstance(o, Problem) and o.status == 503 for o in outcomes), outcomes
+    with pytest.raises(Problem):  # still within the refetch interval: no new fetch
+        await verifier.verify(token)
+    assert fetches == 1
+    clock.now += 5.0
+    with pytest.raises(Problem):
+        await verifier.verify(token)
+    assert fetches == 2, "the failure was remembered longer than the refetch interval"
+
+
+async def test_jwks_recovers_once_auth_answers_after_a_remembered_failure(
+    keys: Keys, make_source: Callable[..., Any], clock: FakeClock, settings: JwtSettings
+) -> None:
+    source, server = make_source(keys.jwks())
+    server.fail_with = 502
+    verifier = TokenVerifier(settings, source)
+    with pytest.raises(Problem):
+        await verifier.verify(ed_token(keys))
+    server.fail_with = None
+    clock.now += 5.0
+    assert (await verifier.verify(ed_token(keys))).user_id
+
+
 async def test_jwks_entries_that_are_not_keys_are_skipped(
     keys: Keys, make_source: Callable[..., Any]
 ) -> None:
@@ -488,3 +535,80 @@ async def test_request_with_good_token_reaches_the_route(app: Any, keys: Keys) -
     response = await _get(app, {"Authorization": f"bearer {token}"})
     assert response.status_code == 200
     assert response.json() == {"user_id": body["sub"], "roles": ["user"]}
+
+
+# --- verified tokens are remembered ------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_token_verified_once_is_not_checked_again_but_its_expiry_is(
+    keys: Keys,
+) -> None:
+    settings = JwtSettings(issuer=ISSUER, audience=AUDIENCE, leeway_s=0)
+    verifier = TokenVerifier(settings, StaticKeySource(keys.jwks()))
+    token = ed_token(keys, exp=int(time.time()) + 1)
+
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    assert again == first
+    assert (verifier.misses, verifier.hits) == (1, 1)
+
+    await asyncio.sleep(2.1)
+    # the signature is not checked again, the expiry is: the full check refuses it
+    assert "expired" in str(await refused(verifier, token))
+    assert verifier.hits == 1
+
+
+async def test_a_remembered_token_is_refused_once_revoked(
+    keys: Keys, settings: JwtSettings
+) -> None:
+    revoked: set[str] = set()
+
+    async def is_revoked(claims: Any) -> bool:
+        return claims.get("sid") in revoked
+
+    verifier = TokenVerifier(settings, StaticKeySource(keys.jwks()), is_revoked=is_revoked)
+    token = ed_token(keys, sid="s-1")
+    await verifier.verify(token)
+    revoked.add("s-1")
+    assert "revoked" in str(await refused(verifier, token))
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
+    keys: Keys, settings: JwtSettings
+) -> None:
+    source = StaticKeySource(keys.jwks())
+    verifier = TokenVerifier(settings, source)
+    token = ed_token(keys)
+    await verifier.verify(token)
+    source.replace({"keys": [k for k in keys.jwks()["keys"] if k["kid"] != ED_KID]})
+    assert "unknown key" in str(await refused(verifier, token))
+
+
+async def test_a_token_not_valid_yet_is_not_remembered_as_valid(
+    keys: Keys, settings: JwtSettings
+) -> None:
+    clock = Clock()
+    verifier = TokenVerifier(settings, StaticKeySource(keys.jwks()), clock=clock)
+    token = ed_token(keys, nbf=int(clock.now) + 3600)
+    await refused(verifier, token)
+    await refused(verifier, token)
+    assert verifier.hits == 0
+
+
+async def test_the_remembered_tokens_are_bounded(keys: Keys, settings: JwtSettings) -> None:
+    verifier = TokenVerifier(settings, StaticKeySource(keys.jwks()), cache_size=2)
+    tokens = [ed_token(keys, jti=f"t-{n}") for n in range(3)]
+    for token in tokens:
+        await verifier.verify(token)
+    await verifier.verify(tokens[0])  # the oldest was forgotten: checked in full again
+    assert (verifier.misses, verifier.hits) == (4, 0)
+    await verifier.verify(tokens[2])
+    assert verifier.hits == 1

@@ -1,7 +1,6 @@
-"""Alembic environment of the answers service (version table in schema \"answers\")."""
+"""Alembic environment of the answers service (version table in schema "answers")."""
 
-from tessera.answers.models import metadata
-from tessera.answers.settings import Settings
-from tessera.common.migrations import run_env
+from tessera.answers.app import SERVICE
+from tessera.common.kit import run_migrations
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

@@ -1,7 +1,6 @@
-"""Alembic environment of the applets service (version table in schema \"applets\")."""
+"""Alembic environment of the applets service (version table in schema "applets")."""
 
-from tessera.applets.models import metadata
-from tessera.applets.settings import Settings
-from tessera.common.migrations import run_env
+from tessera.applets.app import SERVICE
+from tessera.common.kit import run_migrations
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

@@ -1,7 +1,6 @@
-"""Alembic environment of the auth service (version table in schema \"auth\")."""
+"""Alembic environment of the auth service (version table in schema "auth")."""
 
-from tessera.auth.models import metadata
-from tessera.auth.settings import Settings
-from tessera.common.migrations import run_env
+from tessera.auth.app import SERVICE
+from tessera.common.kit import run_migrations
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

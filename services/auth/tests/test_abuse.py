@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tessera.auth.app import create_app
+from tessera.auth.service.context import AuthContext
 from tessera.auth.settings import Settings
 from tessera.common.testing import Infra, make_settings
 
@@ -138,7 +139,7 @@ async def test_repeated_wrong_passwords_lock_the_account_even_for_the_right_one(
 async def test_a_second_lock_lasts_twice_as_long(strict_app: FastAPI) -> None:
     email = _email()
     await _register(strict_app, email)
-    guard = strict_app.state.auth.guard
+    guard = strict_app.state.runtime.get(AuthContext).guard
     first = [await guard.failed_login(email) for _ in range(3)]
     second = [await guard.failed_login(email) for _ in range(3)]
     assert first == [None, None, 1]
@@ -191,7 +192,7 @@ async def test_redis_keys_do_not_contain_the_email(strict_app: FastAPI) -> None:
     async with client_from(strict_app) as c:
         await c.post("/auth/login", json={"email": email, "password": "bad"})
     redis = strict_app.state.runtime.redis
-    prefix = strict_app.state.auth.settings.redis.key_prefix
+    prefix = strict_app.state.runtime.get(AuthContext).settings.redis.key_prefix
     keys = [k.decode() async for k in redis.scan_iter(match=f"{prefix}auth:*")]
     assert keys
     assert not any(email.split("@")[0] in key for key in keys)
@@ -218,4 +219,4 @@ async def test_an_action_without_configured_limits_is_an_error_not_unlimited(
     strict_app: FastAPI,
 ) -> None:
     with pytest.raises(ValueError, match="no rate limit"):
-        await strict_app.state.auth.guard.limit("logn", ip="192.0.2.1")
+        await strict_app.state.runtime.get(AuthContext).guard.limit("logn", ip="192.0.2.1")

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from tessera.auth.cli import cli
 from tessera.auth.keys import RELOAD_EVERY_S, KeyRing, rotate_signing_key
+from tessera.auth.service.context import AuthContext
 from tessera.auth.settings import Settings
 from tessera.common.runtime import ServiceRuntime
 from tessera.common.security import JWKSKeySource, TokenVerifier
@@ -60,7 +61,7 @@ async def test_token_issued_before_a_rotation_still_verifies_and_jwks_lists_both
     old_kid = _kid(before)
 
     new_kid = await _rotate(runtime, auth_settings)
-    await auth_app.state.auth.keys.reload()
+    await auth_app.state.runtime.get(AuthContext).keys.reload()
 
     after = await _access_token(client, email)
     assert _kid(after) == new_kid != old_kid
@@ -103,7 +104,7 @@ async def test_a_key_past_verify_until_leaves_the_jwks_and_its_tokens_are_refuse
             {"kid": old_kid},
         )
 
-    await auth_app.state.auth.keys.reload()
+    await auth_app.state.runtime.get(AuthContext).keys.reload()
 
     kids = {k["kid"] for k in (await client.get(JWKS)).json()["keys"]}
     assert new_kid in kids
@@ -145,7 +146,7 @@ async def test_token_with_a_kid_this_process_does_not_know_triggers_a_reload(
     replica_b.bind(runtime.sessions)
     await replica_b.reload()
     new_kid = await _rotate(runtime, auth_settings)
-    await auth_app.state.auth.keys.reload()  # replica A
+    await auth_app.state.runtime.get(AuthContext).keys.reload()  # replica A
     token = await _access_token(client, email)
     assert _kid(token) == new_kid
 
@@ -205,7 +206,7 @@ def test_keys_rotate_and_list_commands(auth_settings: Settings) -> None:
 async def test_jwks_shows_a_key_rotated_in_by_another_process_without_waiting_for_the_reload(
     client: httpx.AsyncClient, auth_app: FastAPI, runtime: ServiceRuntime, auth_settings: Settings
 ) -> None:
-    ring: KeyRing = auth_app.state.auth.keys
+    ring: KeyRing = auth_app.state.runtime.get(AuthContext).keys
     ring.min_reload_s = 0  # this process loaded its keys an instant ago, at start-up
     new_kid = await _rotate(runtime, auth_settings)
 

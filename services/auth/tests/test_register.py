@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +15,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from tessera.auth.service.context import AuthContext
 from tessera.common.testing import Infra
 
 PASSWORD = "correct horse battery staple"
@@ -136,7 +135,7 @@ async def test_password_is_stored_as_argon2id_hash(
     [(stored,)] = await query("SELECT password_hash FROM users WHERE id = :id", id=user["id"])
 
     assert stored.startswith("$argon2id$")
-    argon2 = auth_app.state.auth.settings.argon2
+    argon2 = auth_app.state.runtime.get(AuthContext).settings.argon2
     assert f"m={argon2.memory_cost_kib},t={argon2.time_cost},p={argon2.parallelism}" in stored
     assert PASSWORD not in stored
     assert PasswordHasher().verify(stored, PASSWORD)
@@ -252,22 +251,15 @@ async def test_registration_is_undone_when_its_event_cannot_be_written(
 
 
 async def test_unhandled_error_log_holds_no_password_hash_or_token(
-    auth_app: FastAPI, infra: Infra, email: str
+    capsys: pytest.CaptureFixture[str], auth_app: FastAPI, infra: Infra, email: str
 ) -> None:
     """The 500's traceback is logged without frame locals or SQL parameters."""
-    root = logging.getLogger()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(root.handlers[0].formatter)  # the service's own renderer
-    root.addHandler(handler)
-    try:
-        async with _outbox_refusing(infra, email):
-            response = await _register_without_raising(auth_app, email)
-    finally:
-        root.removeHandler(handler)
+    capsys.readouterr()
+    async with _outbox_refusing(infra, email):
+        response = await _register_without_raising(auth_app, email)
 
     assert response.status_code == 500
-    logged = stream.getvalue()
+    logged = capsys.readouterr().err  # what the service's own renderer wrote
     assert "unhandled_error" in logged
     assert "outbox unavailable" in logged  # the traceback is there...
     assert PASSWORD not in logged  # ...but not the secrets around it

@@ -1,7 +1,6 @@
-"""Alembic environment of the chat service (version table in schema \"chat\")."""
+"""Alembic environment of the chat service (version table in schema "chat")."""
 
-from tessera.chat.models import metadata
-from tessera.chat.settings import Settings
-from tessera.common.migrations import run_env
+from tessera.chat.app import SERVICE
+from tessera.common.kit import run_migrations
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

@@ -1,7 +1,6 @@
-"""Alembic environment of the mailer service (version table in schema \"mailer\")."""
+"""Alembic environment of the mailer service (version table in schema "mailer")."""
 
-from tessera.common.migrations import run_env
-from tessera.mailer.models import metadata
-from tessera.mailer.settings import Settings
+from tessera.common.kit import run_migrations
+from tessera.mailer.app import SERVICE
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

@@ -7,10 +7,11 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
+
+from tessera.common.testing.smtp import mime_parts
 
 PUBLIC_URL = "https://app.tessera.test"
 WAIT_S = 10.0
@@ -49,34 +50,8 @@ def _envelope(event_type: str, **data: Any) -> dict[str, Any]:
     }
 
 
-def _parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None, "no text/plain part"
-    assert html is not None, "no text/html part"
-    return text.get_content(), html.get_content()
-
-
-async def _deliveries(query: Any, event_id: str) -> list[Any]:
-    return await query(
-        "SELECT recipient, subject, template, event_type, status, message_id, user_id "
-        "FROM deliveries WHERE event_id = :id",
-        id=event_id,
-    )
-
-
-async def _wait_for_delivery(query: Any, event_id: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        rows = await _deliveries(query, event_id)
-        if rows:
-            return rows[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no delivery row for {event_id} within {WAIT_S} s")
-
-
 async def test_password_recovery_request_mails_the_reset_link(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = _envelope("auth.password.recovery_requested", full_name="Grace Hopper")
     data = event["data"]
@@ -87,14 +62,14 @@ async def test_password_recovery_request_mails_the_reset_link(
     message = received.message
     assert received.rcpt_tos == [data["email"]]
     assert message["Subject"] == "Reset your Tessera password"
-    text, html = _parts(message)
+    text, html = mime_parts(message)
     link = f"{PUBLIC_URL}/reset-password#token={data['reset_token']}"
     assert link in text
     assert f'href="{link}"' in html
     assert "Grace Hopper" in text
     assert data["expires_at"][:16].replace("T", " ") + " UTC" in text
     assert "?token=" not in text + html
-    row = await _wait_for_delivery(query, event["id"])
+    row = (await wait_for_deliveries(event["id"]))[0]
     assert (row.template, row.event_type, row.status) == (
         "password_reset",
         "auth.password.recovery_requested",
@@ -104,7 +79,7 @@ async def test_password_recovery_request_mails_the_reset_link(
 
 
 async def test_login_link_request_mails_the_sign_in_link(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = _envelope("auth.login_link.requested")
     data = event["data"]
@@ -113,16 +88,16 @@ async def test_login_link_request_mails_the_sign_in_link(
     received = await smtp.wait_for(data["email"])
 
     assert received.message["Subject"] == "Your Tessera sign-in link"
-    text, html = _parts(received.message)
+    text, html = mime_parts(received.message)
     link = f"{PUBLIC_URL}/login-link#token={data['login_token']}"
     assert link in text
     assert f'href="{link}"' in html
-    row = await _wait_for_delivery(query, event["id"])
+    row = (await wait_for_deliveries(event["id"]))[0]
     assert row.template == "login_link"
 
 
 async def test_password_changed_mail_warns_without_a_token_link(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = _envelope("auth.password.changed", full_name="Ada <b>Lovelace</b>")
     data = event["data"]
@@ -131,19 +106,19 @@ async def test_password_changed_mail_warns_without_a_token_link(
     received = await smtp.wait_for(data["email"])
 
     assert received.message["Subject"] == "Your Tessera password was changed"
-    text, html = _parts(received.message)
+    text, html = mime_parts(received.message)
     assert "If this wasn't you" in text
     assert "If this wasn&#39;t you" in html or "If this wasn't you" in html
     assert f"{PUBLIC_URL}/forgot-password" in text
     assert "token=" not in text + html
     assert "Ada <b>Lovelace</b>" in text
     assert "&lt;b&gt;" in html  # the user-supplied name is escaped in HTML
-    row = await _wait_for_delivery(query, event["id"])
+    row = (await wait_for_deliveries(event["id"]))[0]
     assert row.template == "password_changed"
 
 
 async def test_resent_verification_uses_the_verify_email_template(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = _envelope("auth.email_verification.requested")
     data = event["data"]
@@ -152,11 +127,11 @@ async def test_resent_verification_uses_the_verify_email_template(
     received = await smtp.wait_for(data["email"])
 
     assert received.message["Subject"] == "Confirm your email address for Tessera"
-    text, html = _parts(received.message)
+    text, html = mime_parts(received.message)
     link = f"{PUBLIC_URL}/verify-email#token={data['verification_token']}"
     assert link in text
     assert f'href="{link}"' in html
-    row = await _wait_for_delivery(query, event["id"])
+    row = (await wait_for_deliveries(event["id"]))[0]
     assert (row.template, row.event_type) == (
         "verify_email",
         "auth.email_verification.requested",
@@ -173,13 +148,13 @@ async def test_resent_verification_uses_the_verify_email_template(
     ],
 )
 async def test_same_account_event_twice_sends_one_email(
-    smtp: Any, publish: Any, query: Any, event_type: str
+    smtp: Any, publish: Any, query: Any, event_type: str, wait_for_deliveries: Any, deliveries: Any
 ) -> None:
     event = _envelope(event_type)
     email = event["data"]["email"]
     await publish(event)
     await smtp.wait_for(email)
-    await _wait_for_delivery(query, event["id"])
+    (await wait_for_deliveries(event["id"]))[0]
 
     await publish(event)  # a redelivery: same envelope, same id
     # the queue is consumed in order: once a later event is mailed, the duplicate was handled
@@ -189,7 +164,7 @@ async def test_same_account_event_twice_sends_one_email(
     await asyncio.sleep(0.3)
 
     assert len(smtp.to(email)) == 1
-    assert len(await _deliveries(query, event["id"])) == 1
+    assert len(await deliveries(event["id"])) == 1
 
 
 async def test_each_reset_request_gets_its_own_email(smtp: Any, publish: Any) -> None:
@@ -208,14 +183,14 @@ async def test_each_reset_request_gets_its_own_email(smtp: Any, publish: Any) ->
     while len(smtp.to(email)) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
-    texts = [_parts(r.message)[0] for r in smtp.to(email)]
+    texts = [mime_parts(r.message)[0] for r in smtp.to(email)]
     assert len(texts) == 2
     assert any(second["data"]["reset_token"] in t for t in texts)
     assert any(first["data"]["reset_token"] in t for t in texts)
 
 
 async def test_account_locked_mail_says_until_when_and_how_to_get_back_in(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = _envelope("auth.account.locked")
     data = event["data"]
@@ -224,22 +199,22 @@ async def test_account_locked_mail_says_until_when_and_how_to_get_back_in(
     received = await smtp.wait_for(data["email"])
 
     assert received.message["Subject"] == "Your Tessera account is temporarily locked"
-    text, html = _parts(received.message)
+    text, html = mime_parts(received.message)
     assert data["locked_until"][:16].replace("T", " ") in text
     assert f"{PUBLIC_URL}/forgot-password" in text
     assert f"{PUBLIC_URL}/forgot-password" in html
-    row = await _wait_for_delivery(query, event["id"])
+    row = (await wait_for_deliveries(event["id"]))[0]
     assert row.template == "account_locked"
 
 
 async def test_deleting_the_account_erases_its_address_from_every_delivery(
-    smtp: Any, publish: Any, query: Any
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any, deliveries: Any
 ) -> None:
     sent = _envelope("auth.password.changed")
     user_id = sent["data"]["user_id"]
     await publish(sent)
     await smtp.wait_for(sent["data"]["email"])
-    row = await _wait_for_delivery(query, sent["id"])
+    row = (await wait_for_deliveries(sent["id"]))[0]
     assert str(row.user_id) == user_id
     assert row.recipient == sent["data"]["email"]
 
@@ -256,7 +231,7 @@ async def test_deleting_the_account_erases_its_address_from_every_delivery(
 
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        [row] = await _deliveries(query, sent["id"])
+        [row] = await deliveries(sent["id"])
         if row.recipient != sent["data"]["email"]:
             break
         await asyncio.sleep(0.05)

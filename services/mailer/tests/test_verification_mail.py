@@ -6,43 +6,15 @@ import asyncio
 import json
 import time
 import uuid
-from email.message import EmailMessage
 from typing import Any
 
 from tessera.common.messaging.dlq import DeadLetter, list_dead_letters
 from tessera.common.messaging.rabbit import Topology
 from tessera.common.testing import Infra
+from tessera.common.testing.smtp import mime_parts
 
 PUBLIC_URL = "https://app.tessera.test"
 WAIT_S = 10.0
-
-
-def _parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None, "no text/plain part"
-    assert html is not None, "no text/html part"
-    return text.get_content(), html.get_content()
-
-
-async def _deliveries(query: Any, event_id: str) -> list[Any]:
-    return await query(
-        "SELECT recipient, subject, locale, status, message_id, template, event_type, sent_at "
-        "FROM deliveries WHERE event_id = :id",
-        id=event_id,
-    )
-
-
-async def _wait_for_deliveries(query: Any, event_id: str, count: int = 1) -> list[Any]:
-    """The delivery rows of ``event_id`` once there are ``count`` of them (the commit follows
-    the SMTP hand-over, so the row can trail the email by a moment)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        rows = await _deliveries(query, event_id)
-        if len(rows) >= count:
-            return rows
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {count} delivery rows for {event_id} within {WAIT_S} s")
 
 
 async def _wait_for_dead_letter(infra: Infra, topology: Topology, message_id: str) -> DeadLetter:
@@ -56,7 +28,12 @@ async def _wait_for_dead_letter(infra: Infra, topology: Topology, message_id: st
 
 
 async def test_user_registered_event_sends_the_verification_email(
-    smtp: Any, publish: Any, new_event: Any, query: Any, mailer_settings: Any
+    smtp: Any,
+    publish: Any,
+    new_event: Any,
+    query: Any,
+    mailer_settings: Any,
+    wait_for_deliveries: Any,
 ) -> None:
     event = new_event(full_name="Ada Lovelace")
     data = event["data"]
@@ -78,7 +55,7 @@ async def test_user_registered_event_sends_the_verification_email(
     assert "@" in message_id
     assert message.is_multipart()
     assert message.get_content_type() == "multipart/alternative"
-    text, html = _parts(message)
+    text, html = mime_parts(message)
     link = f"{PUBLIC_URL}/verify-email#token={data['verification_token']}"
     assert link in text
     assert f'href="{link}"' in html
@@ -87,7 +64,7 @@ async def test_user_registered_event_sends_the_verification_email(
     # the token never travels as a query parameter, which servers and proxies log
     assert "?token=" not in text + html
 
-    [row] = await _wait_for_deliveries(query, event["id"])
+    [row] = await wait_for_deliveries(event["id"])
     assert row.status == "sent"
     assert row.recipient == data["email"]
     assert row.subject == message["Subject"]
@@ -106,20 +83,20 @@ async def test_html_part_escapes_the_user_supplied_name(
     await publish(event)
     received = await smtp.wait_for(event["data"]["email"])
 
-    text, html = _parts(received.message)
+    text, html = mime_parts(received.message)
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert '<script>alert("x")</script> Eve' in text
 
 
 async def test_same_event_twice_sends_one_email(
-    smtp: Any, publish: Any, new_event: Any, query: Any
+    smtp: Any, publish: Any, new_event: Any, query: Any, wait_for_deliveries: Any, deliveries: Any
 ) -> None:
     event = new_event()
     email = event["data"]["email"]
     await publish(event)
     await smtp.wait_for(email)
-    await _wait_for_deliveries(query, event["id"])
+    await wait_for_deliveries(event["id"])
 
     await publish(event)  # a redelivery: same envelope, same id
     # the queue is consumed in order, one message at a time: once a later event has been
@@ -130,7 +107,7 @@ async def test_same_event_twice_sends_one_email(
     await asyncio.sleep(0.5)
 
     assert len(smtp.to(email)) == 1
-    assert len(await _deliveries(query, event["id"])) == 1
+    assert len(await deliveries(event["id"])) == 1
     inbox = await query(
         "SELECT consumer FROM inbox WHERE event_id = :id", id=uuid.UUID(event["id"])
     )
@@ -138,7 +115,7 @@ async def test_same_event_twice_sends_one_email(
 
 
 async def test_temporary_smtp_failure_is_retried_and_mails_once(
-    smtp: Any, publish: Any, new_event: Any, query: Any
+    smtp: Any, publish: Any, new_event: Any, query: Any, wait_for_deliveries: Any, deliveries: Any
 ) -> None:
     smtp.refuse_next(1)  # 451 to the first DATA, then accept
     event = new_event()
@@ -148,10 +125,10 @@ async def test_temporary_smtp_failure_is_retried_and_mails_once(
     received = await smtp.wait_for(email)
 
     assert smtp.refused == 1
-    rows = await _wait_for_deliveries(query, event["id"])
+    rows = await wait_for_deliveries(event["id"])
     await asyncio.sleep(0.5)  # longer than a retry delay: no second attempt follows
     assert len(smtp.to(email)) == 1
-    assert len(await _deliveries(query, event["id"])) == 1
+    assert len(await deliveries(event["id"])) == 1
     assert rows[0].status == "sent"
     assert rows[0].message_id == received.message["Message-ID"]
 
@@ -163,6 +140,7 @@ async def test_event_with_invalid_data_goes_to_the_dlq_and_sends_nothing(
     query: Any,
     infra: Infra,
     topology: Topology,
+    deliveries: Any,
 ) -> None:
     event = new_event(email=None)  # no address to mail
     marker = new_event()
@@ -178,7 +156,7 @@ async def test_event_with_invalid_data_goes_to_the_dlq_and_sends_nothing(
     assert "email" in letter.error
     assert letter.attempts == 1  # not retried: no retry can fix bad data
     assert letter.failed_at
-    assert len(await _deliveries(query, event["id"])) == 0
+    assert len(await deliveries(event["id"])) == 0
     assert len(smtp.to(marker["data"]["email"])) == 1
     assert (
         await query("SELECT event_id FROM inbox WHERE event_id = :id", id=uuid.UUID(event["id"]))
@@ -200,7 +178,7 @@ async def test_undecodable_message_goes_to_the_dlq(
 
 
 async def test_unknown_locale_falls_back_to_english(
-    smtp: Any, publish: Any, new_event: Any, query: Any
+    smtp: Any, publish: Any, new_event: Any, query: Any, wait_for_deliveries: Any
 ) -> None:
     event = new_event(locale="xx-YY")
 
@@ -209,9 +187,9 @@ async def test_unknown_locale_falls_back_to_english(
 
     assert received.message["Content-Language"] == "en"
     assert received.message["Subject"] == "Confirm your email address for Tessera"
-    text, _ = _parts(received.message)
+    text, _ = mime_parts(received.message)
     assert "Welcome to Tessera" in text
-    [row] = await _wait_for_deliveries(query, event["id"])
+    [row] = await wait_for_deliveries(event["id"])
     assert row.locale == "en"
 
 

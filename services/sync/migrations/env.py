@@ -1,7 +1,6 @@
-"""Alembic environment of the sync service (version table in schema \"sync\")."""
+"""Alembic environment of the sync service (version table in schema "sync")."""
 
-from tessera.common.migrations import run_env
-from tessera.sync.models import metadata
-from tessera.sync.settings import Settings
+from tessera.common.kit import run_migrations
+from tessera.sync.app import SERVICE
 
-run_env(metadata=metadata, settings_cls=Settings)
+run_migrations(SERVICE)

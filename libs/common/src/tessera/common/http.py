@@ -8,6 +8,7 @@ check passes), OpenAPI at ``/<prefix>/openapi.json`` and docs at ``/<prefix>/doc
 from __future__ import annotations
 
 import html
+import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -16,15 +17,24 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.common.ids import safe_id
+from tessera.common.inputs import install_input_guards
 from tessera.common.logging import get_logger
+from tessera.common.metrics import MetricsMiddleware, metrics_response
+from tessera.common.openapi import install_openapi
 from tessera.common.problems import PROBLEM_CONTENT_TYPE, Problem, problem_body
 from tessera.common.settings import ServiceSettings
 
@@ -36,7 +46,8 @@ __all__ = [
     "problem_response",
 ]
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+#: raises when the dependency is not ready; may return details to show (a dict)
+ReadinessCheck = Callable[[], Awaitable[Any]]
 log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -153,6 +164,47 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"X-Request-ID": request_id} if request_id else None,
         )
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        dependency = dependency_down(exc)
+        if dependency is None:
+            return await _unexpected(request, exc)
+        log.warning("dependency_unavailable", dependency=dependency, error=type(exc).__name__)
+        return problem_response(
+            request,
+            status=503,
+            code=f"{dependency}_unavailable",
+            title=f"The {dependency} is unavailable",
+            detail="retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+    for kind in (DBAPIError, PoolTimeout, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(kind, _unavailable)
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    """``"database"`` or ``"redis"`` when ``exc`` says that server is unreachable, overloaded
+    or dropped the connection (a 503 the client may retry), else None (a bug: a 500)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis"
+    if isinstance(exc, PoolTimeout):
+        return "database"  # every connection busy: overloaded
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return "database"
+        original = getattr(exc.orig, "__cause__", None) or exc.orig
+        if isinstance(
+            original,
+            OSError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.TooManyConnectionsError
+            | asyncpg.exceptions.QueryCanceledError,  # statement_timeout
+        ):
+            return "database"
+    return None
+
 
 @dataclass(frozen=True)
 class RequestInfo:
@@ -171,27 +223,78 @@ def current_request() -> RequestInfo | None:
     return _current_request.get()
 
 
-class RequestContextMiddleware:
-    """Give every request an id (kept from ``X-Request-ID`` when sane), make it and the
-    caller's address and agent known to the code handling it, and log the request."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def parse_networks(values: list[str]) -> tuple[Network, ...]:
+    """``["127.0.0.1", "10.0.0.0/8"]`` as networks (a bare address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]
+) -> str | None:
+    """The client's address: the connection's peer, unless the peer is a trusted proxy.
+
+    Behind trusted proxies, ``X-Forwarded-For`` is read from the right (the hop closest to
+    us) and the first address that is not itself a trusted proxy is the client; what a
+    client wrote further left is never reached. A value that is not an address stops the
+    walk at the last hop we could trust.
+    """
+    if peer is None or not forwarded_for or not _within(peer, trusted):
+        return peer
+    client = peer
+    for entry in reversed(forwarded_for.split(",")):
+        candidate = entry.strip()
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            return client
+        client = candidate
+        if not _within(candidate, trusted):
+            return candidate
+    return client
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+class RequestContextMiddleware:
+    """Give every request an id (kept from ``X-Request-ID`` when it is a short ASCII id,
+    else a new one), take the client's address from the connection (``X-Forwarded-For``
+    only from ``trusted_proxies``), make both and the agent known to the code handling it,
+    and log the request."""
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.app = app
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = safe_id(headers.get(REQUEST_ID_HEADER.encode())) or uuid.uuid4().hex
+        scope["request_id"] = request_id
+        peer = scope.get("client")
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+        client_ip = client_address(peer[0] if peer else None, forwarded, self.trusted_proxies)
+        if peer and client_ip != peer[0]:
+            scope["client"] = (client_ip, 0)  # what ``request.client`` answers from now on
+            proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1")
+            if proto in ("http", "https"):
+                scope["scheme"] = proto if scope["type"] == "http" else proto.replace("http", "ws")
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else ""
-        request_id = request_id or uuid.uuid4().hex
-        scope["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        client = scope.get("client")
-        agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")[:512]
-        token = _current_request.set(
-            RequestInfo(request_id, client[0] if client else None, agent or None)
-        )
+        agent = headers.get(b"user-agent", b"").decode("latin-1")[:512]
+        token = _current_request.set(RequestInfo(request_id, client_ip, agent or None))
         started = time.perf_counter()
         status = 500
 
@@ -284,8 +387,13 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     readiness: Callable[[], Mapping[str, ReadinessCheck]] | None = None,
     asyncapi: Callable[[], dict[str, Any]] | None = None,
+    metrics: Callable[[], Awaitable[Any]] | None = None,
 ) -> FastAPI:
-    """Build a service app; routers are added by the caller under ``prefix``."""
+    """Build a service app; routers are added by the caller under ``prefix``.
+
+    ``metrics`` refreshes what ``/<prefix>/metrics`` reads at scrape time (queue depths,
+    outbox rows, the pool); the RED metrics of every route are recorded anyway.
+    """
 
     async def _noop_lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -316,12 +424,12 @@ def create_service_app(
     )
     async def readyz(request: Request) -> JSONResponse:
         checks = readiness() if readiness is not None else {}
-        results: dict[str, str] = {}
+        results: dict[str, Any] = {}
         ok = True
         for name, check in checks.items():
             try:
-                await check()
-                results[name] = "ok"
+                detail = await check()
+                results[name] = detail if isinstance(detail, dict) else "ok"
             except Exception as exc:
                 ok = False
                 results[name] = f"failed: {type(exc).__name__}"
@@ -331,13 +439,21 @@ def create_service_app(
                 status=503,
                 code="not_ready",
                 title="A dependency is not ready",
-                errors=[{"field": k, "message": v} for k, v in results.items() if v != "ok"],
+                errors=[
+                    {"field": k, "message": v}
+                    for k, v in results.items()
+                    if isinstance(v, str) and v != "ok"
+                ],
             )
         return JSONResponse({"status": "ok", "checks": results})
 
     if asyncapi is not None:
         app.state.asyncapi = asyncapi
         _add_asyncapi_routes(app, prefix, asyncapi)
+
+    @app.get(f"{prefix}/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        return await metrics_response(request, metrics)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.http.cors_origins:
@@ -349,7 +465,18 @@ def create_service_app(
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        MetricsMiddleware,
+        service=settings.service_name,
+        skip=(f"{prefix}/healthz", f"{prefix}/readyz", f"{prefix}/metrics"),
+    )
+    app.add_middleware(
+        RequestContextMiddleware, trusted_proxies=parse_networks(settings.http.trusted_proxies)
+    )
+    # the service's routes, added from here on, refuse NUL characters (422); the OpenAPI
+    # documents the problem+json errors of every route
+    install_input_guards(app)
+    install_openapi(app)
     return app
 
 
@@ -385,11 +512,18 @@ AsyncApiStandalone.render(
 
 
 def instrument_app(app: FastAPI, provider: Any, prefix: str) -> None:
-    """Server spans for every route except health probes."""
+    """A server span for every request but health probes and scrapes (none when tracing is
+    disabled). Only the server span: the ASGI ``send``/``receive`` child spans would be two
+    more spans per request that say nothing the server span does not."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    from tessera.common.telemetry import tracing_disabled
+
+    if tracing_disabled():
+        return
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,
-        excluded_urls=f"{prefix}/healthz,{prefix}/readyz",
+        excluded_urls=f"{prefix}/healthz,{prefix}/readyz,{prefix}/metrics",
+        exclude_spans=["receive", "send"],
     )

@@ -25,11 +25,13 @@ from tessera.common.settings import ServiceSettings
 __all__ = [
     "alembic_config",
     "create_messaging_tables_v1",
+    "downgrade_messaging_tables_v2",
     "drop_messaging_tables_v1",
     "head_revision",
     "known_revisions",
     "run_env",
     "upgrade",
+    "upgrade_messaging_tables_v2",
 ]
 
 
@@ -93,6 +95,60 @@ def drop_messaging_tables_v1(schema: str) -> None:
     op.drop_index("ix_outbox_unsent", table_name="outbox", schema=schema)
     op.drop_table("outbox", schema=schema)
     op.drop_table("inbox", schema=schema)
+
+
+def upgrade_messaging_tables_v2(schema: str) -> None:
+    """Outbox layout v2: each row has its own next attempt (also the claim's lease) and can
+    be parked; sent rows are found for purging by their own index.
+
+    Expand-only: the columns have defaults, so a v1 relay still running during a rolling
+    deploy keeps working on the new layout. Frozen, like v1.
+    """
+    op.add_column(
+        "outbox",
+        sa.Column(
+            "next_attempt_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        schema=schema,
+    )
+    op.add_column(
+        "outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True), schema=schema
+    )
+    op.drop_index("ix_outbox_unsent", table_name="outbox", schema=schema)
+    op.create_index(
+        "ix_outbox_due",
+        "outbox",
+        ["next_attempt_at", "id"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("sent_at IS NULL AND parked_at IS NULL"),
+    )
+    op.create_index(
+        "ix_outbox_sent",
+        "outbox",
+        ["sent_at"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("sent_at IS NOT NULL"),
+    )
+
+
+def downgrade_messaging_tables_v2(schema: str) -> None:
+    op.drop_index("ix_outbox_sent", table_name="outbox", schema=schema)
+    op.drop_index("ix_outbox_due", table_name="outbox", schema=schema)
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["id"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
+    op.drop_column("outbox", "parked_at", schema=schema)
+    op.drop_column("outbox", "next_attempt_at", schema=schema)
 
 
 def alembic_config(migrations_dir: Path, settings: ServiceSettings) -> Config:

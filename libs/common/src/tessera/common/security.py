@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Annotated, Any, Protocol
 import httpx
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt import PyJWK
 
 from tessera.common.problems import Problem
@@ -30,12 +32,14 @@ from tessera.common.settings import JwtSettings
 __all__ = [
     "ApiKeyRecord",
     "JWKSKeySource",
+    "JWKSUnavailable",
     "KeySource",
     "Principal",
     "StaticKeySource",
     "TokenVerifier",
     "Unauthorized",
     "api_key_usable",
+    "bearer_scheme",
     "current_principal",
     "hash_api_key",
 ]
@@ -105,6 +109,8 @@ class JWKSKeySource:
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
+        self._failure = ""
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> PyJWK | None:
@@ -118,11 +124,16 @@ class JWKSKeySource:
         return self._fetched_at is None or now - self._fetched_at >= self._min_refetch_s
 
     async def _refresh(self, *, force_unknown: str) -> None:
+        """Fetch the JWKS; callers arriving meanwhile wait for that one fetch, and a failure
+        with nothing cached is remembered for ``min_refetch_s`` instead of being retried by
+        every request in turn."""
         async with self._lock:
             now = self._clock()
             fresh = self._fetched_at is not None and now - self._fetched_at <= self._cache_s
             if fresh and (force_unknown in self._keys or not self._may_refetch(now)):
                 return
+            if self._failed_at is not None and now - self._failed_at < self._min_refetch_s:
+                raise JWKSUnavailable(self._failure)
             try:
                 response = await self._client.get(self.url, timeout=5.0)
                 response.raise_for_status()
@@ -130,11 +141,14 @@ class JWKSKeySource:
                 keys = document.get("keys") if isinstance(document, dict) else None
                 if not isinstance(keys, list):
                     raise ValueError("the JWKS document has no list of keys")
-            except (httpx.HTTPError, ValueError):
+            except (httpx.HTTPError, ValueError) as exc:
                 if self._keys:  # keep verifying with what we had
                     self._fetched_at = now
                     return
-                raise
+                self._failed_at = self._clock()
+                self._failure = f"{self.url}: {type(exc).__name__}"
+                raise JWKSUnavailable(self._failure) from exc
+            self._failed_at = None
             parsed: dict[str, PyJWK] = {}
             for key in keys:
                 try:
@@ -145,22 +159,87 @@ class JWKSKeySource:
             self._fetched_at = now
 
 
+class JWKSUnavailable(Exception):
+    """auth's public keys could not be fetched and none are cached."""
+
+
 Revoked = Callable[[Mapping[str, Any]], Awaitable[bool]]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    kid: str
+    expires_at: float
+    not_before: float | None
+
+
 class TokenVerifier:
+    """Verifies access tokens; a token whose signature was checked is remembered (by its
+    exact text, until it expires, at most ``cache_size`` of them), so a client calling
+    again with the same token costs a dictionary lookup instead of a signature check.
+    Expiry, ``nbf``, the key still being published and the deny-list are checked on every
+    call, cached or not."""
+
     def __init__(
         self,
         settings: JwtSettings,
         keys: KeySource,
         *,
         is_revoked: Revoked | None = None,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.keys = keys
         self.is_revoked = is_revoked
+        self.cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
     async def verify(self, token: str) -> Principal:
+        cached = await self._cached(token)
+        if cached is not None:
+            self.hits += 1
+            if self.is_revoked is not None and await self.is_revoked(cached.claims):
+                raise Unauthorized("token revoked")
+            return cached
+        self.misses += 1
+        principal, kid = await self._verify(token)
+        if self.cache_size > 0:
+            nbf = principal.claims.get("nbf")
+            self._verified[token] = _Verified(
+                principal,
+                kid,
+                float(principal.expires_at),
+                float(nbf) if isinstance(nbf, int | float) else None,
+            )
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _cached(self, token: str) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        now, leeway = self._clock(), self.settings.leeway_s
+        usable = now <= entry.expires_at + leeway and (
+            entry.not_before is None or now + leeway >= entry.not_before
+        )
+        if usable:
+            try:
+                usable = await self.keys.get(entry.kid) is not None  # a withdrawn key
+            except (JWKSUnavailable, httpx.HTTPError, ValueError):
+                usable = False
+        if not usable:
+            self._verified.pop(token, None)  # the full check says why
+            return None
+        self._verified.move_to_end(token)
+        return entry.principal
+
+    async def _verify(self, token: str) -> tuple[Principal, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -173,7 +252,7 @@ class TokenVerifier:
             raise Unauthorized("token has no key id")
         try:
             key = await self.keys.get(kid)
-        except (httpx.HTTPError, ValueError) as exc:  # unreachable, or not a JWKS
+        except (JWKSUnavailable, httpx.HTTPError, ValueError) as exc:  # unreachable, not a JWKS
             raise Problem(
                 "signing keys are unavailable", status=503, code="jwks_unavailable"
             ) from exc
@@ -202,7 +281,7 @@ class TokenVerifier:
         except ValueError as exc:
             raise Unauthorized("token subject is not a user id") from exc
         orgs = claims.get("orgs") or {}
-        return Principal(
+        principal = Principal(
             user_id=user_id,
             session_id=claims.get("sid"),
             token_id=str(claims["jti"]),
@@ -211,6 +290,7 @@ class TokenVerifier:
             orgs=dict(orgs) if isinstance(orgs, dict) else {},
             claims=claims,
         )
+        return principal, kid
 
 
 def bearer_token(request: Request) -> str:
@@ -221,7 +301,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def current_principal(request: Request) -> Principal:
+# Documents the scheme in the OpenAPI (each route using ``CurrentPrincipal`` lists it under
+# ``security``); never refuses by itself: ``bearer_token`` and the verifier decide.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An access token from auth (`POST /auth/login`, `POST /auth/token/refresh`).",
+    auto_error=False,
+)
+
+
+async def current_principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> Principal:
     """FastAPI dependency: the verified caller (``app.state.verifier`` does the work)."""
     verifier: TokenVerifier = request.app.state.verifier
     return await verifier.verify(bearer_token(request))
@@ -252,8 +345,16 @@ def api_key_usable(record: ApiKeyRecord | None, *, client_ip: str | None, now: d
     if record.expires_at is not None and record.expires_at <= now:
         return False
     if record.allowed_cidrs:
-        if client_ip is None:
+        try:
+            address = ipaddress.ip_address(client_ip or "")
+        except ValueError:  # no address, or one we cannot parse: not inside any network
             return False
-        address = ipaddress.ip_address(client_ip)
-        return any(address in ipaddress.ip_network(c) for c in record.allowed_cidrs)
+        return any(_contains(cidr, address) for cidr in record.allowed_cidrs)
     return True
+
+
+def _contains(cidr: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    try:
+        return address in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:  # a stored network that does not parse allows nothing
+        return False

@@ -8,9 +8,10 @@ service-prefixed variable wins over the shared one. An optional ``.env`` file is
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -51,15 +52,35 @@ class BrokerSettings(BaseModel):
 
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     exchange: str = "tessera.events"
+    unrouted: str = Field(
+        default="tessera.unrouted",
+        description="alternate exchange of `exchange`, and the queue keeping what it catches",
+    )
     queue_prefix: str = ""
     retry_delays_ms: list[int] = Field(default=[1_000, 5_000, 30_000], min_length=0)
     prefetch: int = Field(default=32, ge=1, le=1000)
+    delivery_limit: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="deliveries of a message that never gets acknowledged (its consumer "
+        "crashes on it) before RabbitMQ dead-letters it",
+    )
+    publish_timeout_s: float = Field(default=10.0, gt=0)
     outbox_relay: bool = Field(
         default=True, description="run the outbox relay in this process (off: another does)"
     )
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_retention_s: float = Field(default=3600.0, ge=0)
+    outbox_max_attempts: int = Field(
+        default=10, ge=1, description="failed publishes of one row before it is parked"
+    )
+    outbox_retry_base_s: float = Field(default=1.0, gt=0)
+    outbox_retry_max_s: float = Field(default=300.0, gt=0)
+    outbox_lease_s: float = Field(
+        default=30.0, gt=0, description="how long a claimed row is the claiming relay's"
+    )
 
 
 class RedisSettings(BaseModel):
@@ -87,6 +108,21 @@ class HttpSettings(BaseModel):
     cors_origins: list[str] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     public_docs: bool = True
+    trusted_proxies: list[str] = Field(
+        default=["127.0.0.1", "::1"],
+        description="addresses or networks (CIDR) of the proxies (the gateway) whose "
+        "X-Forwarded-For is believed; every other peer is the client itself",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {value!r}") from exc
+        return values
 
 
 class ServiceSettings(BaseSettings):

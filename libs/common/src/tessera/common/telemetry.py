@@ -9,13 +9,19 @@ instrumentation is used instead (see STACK.md).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["configure_telemetry", "current_trace_headers", "shutdown_telemetry"]
+__all__ = [
+    "configure_telemetry",
+    "current_trace_headers",
+    "shutdown_telemetry",
+    "tracing_disabled",
+]
 
 _configured: TracerProvider | None = None
 
@@ -27,21 +33,34 @@ def _exporting() -> bool:
     )
 
 
+def tracing_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``: no spans, and no instrumentation wrapping every call."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def configure_telemetry(service_name: str) -> TracerProvider:
-    """Install one tracer provider per process and instrument the libraries we use."""
+    """Install one tracer provider per process and instrument the libraries we use.
+
+    With tracing disabled the libraries are left alone: a wrapper that makes no-op spans
+    still costs every query, Redis command and HTTP call its bookkeeping.
+    """
     global _configured
     if _configured is not None:
         return _configured
     resource = Resource.create({"service.name": service_name, "service.namespace": "tessera"})
     provider = TracerProvider(resource=resource)
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true" and _exporting():
+    if not tracing_disabled() and _exporting():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    _instrument_libraries(provider)
+    if not tracing_disabled():
+        _instrument_libraries(provider)
     _configured = provider
     return provider
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START")
 
 
 def _instrument_libraries(provider: TracerProvider) -> None:
@@ -49,7 +68,18 @@ def _instrument_libraries(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    AsyncPGInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    class StatementsOnly(AsyncPGInstrumentor):
+        """A span per statement, none for BEGIN/COMMIT/ROLLBACK: they say nothing the
+        statements' spans and the surrounding span do not, and doubled a unit of work's
+        spans (the biggest part of what tracing costs an event)."""
+
+        async def _do_execute(self, func: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            query = args[0] if args else None
+            if isinstance(query, str) and query.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+                return await func(*args, **kwargs)
+            return await super()._do_execute(func, instance, args, kwargs)
+
+    StatementsOnly().instrument(tracer_provider=provider, skip_dep_check=True)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
     RedisInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
 

@@ -1,4 +1,5 @@
-"""Composition root of the answers service."""
+"""Composition root of the answers service: its description, from which the kit makes the
+app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -8,25 +9,28 @@ from fastapi import FastAPI
 
 from tessera.answers import models
 from tessera.answers.settings import Settings
-from tessera.common.runtime import service_app
+from tessera.common import kit
 
-__all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
+__all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
-PREFIX = "/answers"
+
+SERVICE = kit.ServiceSpec(
+    name="answers",
+    prefix="/answers",
+    port=8003,
+    title="Tessera answers",
+    description=(
+        "Respondents' encrypted answers to an applet version; reviews, alerts and exports."
+    ),
+    settings=Settings,
+    tables=models.messaging,
+    migrations=MIGRATIONS,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app, _ = service_app(
-        settings,
-        prefix=PREFIX,
-        title="Tessera answers",
-        description="Respondents' encrypted answers to an "
-        "applet version; reviews, alerts and exports.",
-        tables=models.messaging,
-        migrations_dir=MIGRATIONS,
-    )
-    return app
+    return kit.create_app(SERVICE, settings)
 
 
 def create_app_from_env() -> FastAPI:

@@ -1,4 +1,5 @@
-"""Composition root of the applets service."""
+"""Composition root of the applets service: its description, from which the kit makes the
+app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -8,25 +9,28 @@ from fastapi import FastAPI
 
 from tessera.applets import models
 from tessera.applets.settings import Settings
-from tessera.common.runtime import service_app
+from tessera.common import kit
 
-__all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
+__all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
-PREFIX = "/applets"
+
+SERVICE = kit.ServiceSpec(
+    name="applets",
+    prefix="/applets",
+    port=8002,
+    title="Tessera applets",
+    description=(
+        "Applets of activities, items, flows, immutable versions, per-applet roles and invitations."
+    ),
+    settings=Settings,
+    tables=models.messaging,
+    migrations=MIGRATIONS,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app, _ = service_app(
-        settings,
-        prefix=PREFIX,
-        title="Tessera applets",
-        description="Applets of activities, items, flows, "
-        "immutable versions, per-applet roles and invitations.",
-        tables=models.messaging,
-        migrations_dir=MIGRATIONS,
-    )
-    return app
+    return kit.create_app(SERVICE, settings)
 
 
 def create_app_from_env() -> FastAPI:

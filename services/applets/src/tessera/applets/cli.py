@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from tessera.applets.app import MIGRATIONS
-from tessera.applets.settings import Settings
-from tessera.common.cli import service_cli
+from tessera.applets.app import SERVICE
+from tessera.common.kit import create_cli
 
-cli = service_cli(
-    Settings,
-    migrations_dir=MIGRATIONS,
-    app_factory="tessera.applets.app:create_app_from_env",
-    default_port=8002,
-)
+__all__ = ["cli", "main"]
+
+cli = create_cli(SERVICE)
 
 
 def main() -> None:

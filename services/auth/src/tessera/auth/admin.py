@@ -15,10 +15,12 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tessera.auth import audit, models, organisations, service
+from tessera.auth import audit, models
 from tessera.auth.keys import KeyRing
 from tessera.auth.passwords import Passwords
 from tessera.auth.schemas import RegisterIn
+from tessera.auth.service import accounts, organisations
+from tessera.auth.service.context import AuthContext
 from tessera.auth.settings import Settings
 from tessera.common.db import UnitOfWork, create_engine
 from tessera.common.messaging import Outbox
@@ -44,12 +46,12 @@ async def _with_uow(settings: Settings, work: Callable[[UnitOfWork], Awaitable[T
 async def create_user(
     settings: Settings, *, email: str, password: str, full_name: str, superadmin: bool
 ) -> uuid.UUID:
-    ctx = service.AuthContext(
+    ctx = AuthContext(
         settings=settings, passwords=Passwords(settings.argon2), keys=KeyRing(settings)
     )
 
     async def work(uow: UnitOfWork) -> uuid.UUID:
-        user = await service.register(
+        user = await accounts.register(
             uow, ctx, RegisterIn(email=email, password=password, full_name=full_name)
         )
         if superadmin:

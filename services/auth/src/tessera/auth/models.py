@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -242,6 +243,29 @@ async def live_user(
     """The account behind a token, unless it was deleted since the token was issued."""
     user = await session.get(User, user_id, with_for_update=lock)
     return user if user is not None and user.deleted_at is None else None
+
+
+@dataclass(frozen=True)
+class UserView:
+    """What a read of one account shows (``/auth/me``): no secret columns."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    locale: str
+    email_verified_at: datetime | None
+    created_at: datetime
+
+
+async def live_user_view(driver: Any, user_id: uuid.UUID) -> UserView | None:
+    """:func:`live_user` for reads on the hot path: straight through asyncpg
+    (``uow.driver()``), no ORM object."""
+    row = await driver.fetchrow(
+        "SELECT id, email, full_name, locale, email_verified_at, created_at FROM users "
+        "WHERE id = $1 AND deleted_at IS NULL",
+        user_id,
+    )
+    return UserView(**dict(row)) if row is not None else None
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -1,4 +1,5 @@
-"""Composition root of the chat service."""
+"""Composition root of the chat service: its description, from which the kit makes the
+app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
@@ -8,24 +9,26 @@ from fastapi import FastAPI
 
 from tessera.chat import models
 from tessera.chat.settings import Settings
-from tessera.common.runtime import service_app
+from tessera.common import kit
 
-__all__ = ["MIGRATIONS", "create_app", "create_app_from_env"]
+__all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
-PREFIX = "/chat"
+
+SERVICE = kit.ServiceSpec(
+    name="chat",
+    prefix="/chat",
+    port=8006,
+    title="Tessera chat",
+    description=("Realtime rooms over Socket.IO, presence, history and staff assignment."),
+    settings=Settings,
+    tables=models.messaging,
+    migrations=MIGRATIONS,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app, _ = service_app(
-        settings,
-        prefix=PREFIX,
-        title="Tessera chat",
-        description="Realtime rooms over Socket.IO, presence, history and staff assignment.",
-        tables=models.messaging,
-        migrations_dir=MIGRATIONS,
-    )
-    return app
+    return kit.create_app(SERVICE, settings)
 
 
 def create_app_from_env() -> FastAPI:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from tessera.common.cli import service_cli
-from tessera.mailer.app import MIGRATIONS
-from tessera.mailer.settings import Settings
+from tessera.common.kit import create_cli
+from tessera.mailer.app import SERVICE
 
-cli = service_cli(
-    Settings,
-    migrations_dir=MIGRATIONS,
-    app_factory="tessera.mailer.app:create_app_from_env",
-    default_port=8004,
-)
+__all__ = ["cli", "main"]
+
+cli = create_cli(SERVICE)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from typing import ClassVar
 from tessera.common.messaging import Event
 
 __all__ = [
-    "CONSUMED",
     "EmailVerificationRequested",
     "LoginLinkRequested",
     "PasswordChanged",
@@ -89,14 +88,3 @@ class UserDeleted(Event):
     version: ClassVar[int] = 1
 
     user_id: uuid.UUID
-
-
-CONSUMED: list[type[Event]] = [
-    UserRegistered,
-    UserDeleted,
-    AccountLocked,
-    EmailVerificationRequested,
-    PasswordRecoveryRequested,
-    LoginLinkRequested,
-    PasswordChanged,
-]

@@ -1,12 +1,8 @@
-"""Event handlers of the mailer: thin, they call ``service.py``."""
+"""The events the mailer handles: each handler is its use case, in a claimed unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tessera.common.db import UnitOfWork
-from tessera.common.messaging import Envelope
-from tessera.common.messaging.rabbit import EventConsumer
+from tessera.common.consumers import Consumer
 from tessera.mailer import service
 from tessera.mailer.events import (
     AccountLocked,
@@ -18,39 +14,13 @@ from tessera.mailer.events import (
     UserRegistered,
 )
 
-__all__ = ["register_handlers"]
+__all__ = ["consumer"]
 
-
-def register_handlers(
-    consumer: EventConsumer, uow: Callable[[], UnitOfWork], mailer: Callable[[], service.Mailer]
-) -> None:
-    async def on_user_registered(envelope: Envelope, event: UserRegistered) -> None:
-        await service.send_verification(uow(), mailer(), envelope, event)
-
-    async def on_verification_requested(
-        envelope: Envelope, event: EmailVerificationRequested
-    ) -> None:
-        await service.send_verification(uow(), mailer(), envelope, event)
-
-    async def on_recovery_requested(envelope: Envelope, event: PasswordRecoveryRequested) -> None:
-        await service.send_password_reset(uow(), mailer(), envelope, event)
-
-    async def on_login_link_requested(envelope: Envelope, event: LoginLinkRequested) -> None:
-        await service.send_login_link(uow(), mailer(), envelope, event)
-
-    async def on_password_changed(envelope: Envelope, event: PasswordChanged) -> None:
-        await service.send_password_changed(uow(), mailer(), envelope, event)
-
-    async def on_account_locked(envelope: Envelope, event: AccountLocked) -> None:
-        await service.send_account_locked(uow(), mailer(), envelope, event)
-
-    async def on_user_deleted(envelope: Envelope, event: UserDeleted) -> None:
-        await service.forget_user(uow(), envelope, event)
-
-    consumer.on(UserRegistered, on_user_registered)
-    consumer.on(UserDeleted, on_user_deleted)
-    consumer.on(AccountLocked, on_account_locked)
-    consumer.on(EmailVerificationRequested, on_verification_requested)
-    consumer.on(PasswordRecoveryRequested, on_recovery_requested)
-    consumer.on(LoginLinkRequested, on_login_link_requested)
-    consumer.on(PasswordChanged, on_password_changed)
+consumer = Consumer()
+consumer.on(UserRegistered, service.send_verification)
+consumer.on(EmailVerificationRequested, service.send_verification)
+consumer.on(PasswordRecoveryRequested, service.send_password_reset)
+consumer.on(LoginLinkRequested, service.send_login_link)
+consumer.on(PasswordChanged, service.send_password_changed)
+consumer.on(AccountLocked, service.send_account_locked)
+consumer.on(UserDeleted, service.forget_user)

@@ -1,4 +1,10 @@
-"""Mailer use cases: render, record and send, in one transaction per event."""
+"""Mailer use cases: render, record and send, in the unit of work of the event.
+
+Each runs inside the kernel's claimed unit of work (:class:`~tessera.common.consumers.Handling`):
+the inbox claim, the delivery row and the SMTP hand-over share one transaction, so an SMTP
+failure rolls the claim back and the retry sends again, and a redelivery after the commit
+finds the claim and sends nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,7 @@ from urllib.parse import quote
 
 from sqlalchemy import update
 
-from tessera.common.db import UnitOfWork
-from tessera.common.messaging import Envelope, claim
+from tessera.common.consumers import Handling
 from tessera.mailer.drivers import MailDriver
 from tessera.mailer.events import (
     AccountLocked,
@@ -24,7 +29,7 @@ from tessera.mailer.events import (
     UserDeleted,
     UserRegistered,
 )
-from tessera.mailer.models import Delivery, messaging
+from tessera.mailer.models import Delivery
 from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
@@ -37,8 +42,6 @@ __all__ = [
     "send_password_reset",
     "send_verification",
 ]
-
-CONSUMER = "mailer"
 
 
 class _Recipient(Protocol):
@@ -80,47 +83,30 @@ class Mail:
     user_id: uuid.UUID | None = None
 
 
-async def send_once(uow: UnitOfWork, mailer: Mailer, envelope: Envelope, mail: Mail) -> bool:
-    """Send ``mail`` once per event; False when this event was already handled.
-
-    The inbox claim, the delivery row and the SMTP hand-over share one transaction: an SMTP
-    failure rolls the claim back so the retry sends again, and a redelivery after the
-    commit finds the claim and sends nothing.
-    """
+async def send_once(uow: Handling, mail: Mail) -> None:
+    """Record and send ``mail`` for the event being handled (one per event and template)."""
+    mailer = uow.get(Mailer)
+    envelope = uow.envelope
     delivery_id = uuid.uuid5(envelope.id, mail.template)
     rendered = mailer.renderer.render(mail.template, mail.locale, mail.context)
     message_id = f"<{delivery_id}@tessera>"
-    async with uow:
-        first = await claim(
-            uow.session,
-            messaging.inbox,
+    uow.session.add(
+        Delivery(
+            id=delivery_id,
             event_id=envelope.id,
-            consumer=CONSUMER,
             event_type=envelope.type,
+            user_id=mail.user_id,
+            template=mail.template,
+            locale=rendered.locale,
+            recipient=mail.to,
+            subject=rendered.subject,
+            message_id=message_id,
+            status="sent",
+            sent_at=datetime.now(UTC),
         )
-        if not first:
-            return False
-        uow.session.add(
-            Delivery(
-                id=delivery_id,
-                event_id=envelope.id,
-                event_type=envelope.type,
-                user_id=mail.user_id,
-                template=mail.template,
-                locale=rendered.locale,
-                recipient=mail.to,
-                subject=rendered.subject,
-                message_id=message_id,
-                status="sent",
-                sent_at=datetime.now(UTC),
-            )
-        )
-        await uow.session.flush()
-        await mailer.driver.send(
-            _message(mailer, to=mail.to, rendered=rendered, message_id=message_id)
-        )
-        await uow.commit()
-    return True
+    )
+    await uow.session.flush()
+    await mailer.driver.send(_message(mailer, to=mail.to, rendered=rendered, message_id=message_id))
 
 
 def _link(mailer: Mailer, path: str, token: str) -> str:
@@ -138,98 +124,61 @@ def _greeting(event: _Recipient) -> dict[str, Any]:
 
 
 async def send_verification(
-    uow: UnitOfWork,
-    mailer: Mailer,
-    envelope: Envelope,
-    event: UserRegistered | EmailVerificationRequested,
-) -> bool:
+    uow: Handling, event: UserRegistered | EmailVerificationRequested
+) -> None:
     """The "confirm your email address" mail, at registration and on each resend."""
+    mailer = uow.get(Mailer)
     context = _greeting(event) | {
         "link": _link(mailer, "verify-email", event.verification_token),
         "expires": _when(event.verification_expires_at),
     }
-    return await send_once(
-        uow,
-        mailer,
-        envelope,
-        Mail("verify_email", event.email, event.locale, context, event.user_id),
-    )
+    await send_once(uow, Mail("verify_email", event.email, event.locale, context, event.user_id))
 
 
-async def send_password_reset(
-    uow: UnitOfWork, mailer: Mailer, envelope: Envelope, event: PasswordRecoveryRequested
-) -> bool:
+async def send_password_reset(uow: Handling, event: PasswordRecoveryRequested) -> None:
+    mailer = uow.get(Mailer)
     context = _greeting(event) | {
         "link": _link(mailer, "reset-password", event.reset_token),
         "expires": _when(event.expires_at),
     }
-    return await send_once(
-        uow,
-        mailer,
-        envelope,
-        Mail("password_reset", event.email, event.locale, context, event.user_id),
-    )
+    await send_once(uow, Mail("password_reset", event.email, event.locale, context, event.user_id))
 
 
-async def send_login_link(
-    uow: UnitOfWork, mailer: Mailer, envelope: Envelope, event: LoginLinkRequested
-) -> bool:
+async def send_login_link(uow: Handling, event: LoginLinkRequested) -> None:
+    mailer = uow.get(Mailer)
     context = _greeting(event) | {
         "link": _link(mailer, "login-link", event.login_token),
         "expires": _when(event.expires_at),
     }
-    return await send_once(
-        uow, mailer, envelope, Mail("login_link", event.email, event.locale, context, event.user_id)
-    )
+    await send_once(uow, Mail("login_link", event.email, event.locale, context, event.user_id))
 
 
-async def send_password_changed(
-    uow: UnitOfWork, mailer: Mailer, envelope: Envelope, event: PasswordChanged
-) -> bool:
+async def send_password_changed(uow: Handling, event: PasswordChanged) -> None:
+    mailer = uow.get(Mailer)
     context = _greeting(event) | {
-        "changed_at": _when(envelope.occurred_at.astimezone(UTC).isoformat()),
+        "changed_at": _when(uow.envelope.occurred_at.astimezone(UTC).isoformat()),
         "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
     }
-    return await send_once(
-        uow,
-        mailer,
-        envelope,
-        Mail("password_changed", event.email, event.locale, context, event.user_id),
+    await send_once(
+        uow, Mail("password_changed", event.email, event.locale, context, event.user_id)
     )
 
 
-async def send_account_locked(
-    uow: UnitOfWork, mailer: Mailer, envelope: Envelope, event: AccountLocked
-) -> bool:
+async def send_account_locked(uow: Handling, event: AccountLocked) -> None:
     """Too many wrong passwords: tell the owner, with the way out if it was not them."""
+    mailer = uow.get(Mailer)
     context = _greeting(event) | {
         "locked_until": _when(event.locked_until),
         "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
     }
-    return await send_once(
-        uow,
-        mailer,
-        envelope,
-        Mail("account_locked", event.email, event.locale, context, event.user_id),
-    )
+    await send_once(uow, Mail("account_locked", event.email, event.locale, context, event.user_id))
 
 
 ERASED = "erased@deleted.invalid"
 
 
-async def forget_user(uow: UnitOfWork, envelope: Envelope, event: UserDeleted) -> bool:
-    """An account was deleted: erase its address from every delivery, once per event."""
-    async with uow:
-        if not await claim(
-            uow.session,
-            messaging.inbox,
-            event_id=envelope.id,
-            consumer=CONSUMER,
-            event_type=envelope.type,
-        ):
-            return False
-        await uow.session.execute(
-            update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
-        )
-        await uow.commit()
-    return True
+async def forget_user(uow: Handling, event: UserDeleted) -> None:
+    """An account was deleted: erase its address from every delivery."""
+    await uow.session.execute(
+        update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
+    )

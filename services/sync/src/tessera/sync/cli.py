@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from tessera.common.cli import service_cli
-from tessera.sync.app import MIGRATIONS
-from tessera.sync.settings import Settings
+from tessera.common.kit import create_cli
+from tessera.sync.app import SERVICE
 
-cli = service_cli(
-    Settings,
-    migrations_dir=MIGRATIONS,
-    app_factory="tessera.sync.app:create_app_from_env",
-    default_port=8005,
-)
+__all__ = ["cli", "main"]
+
+cli = create_cli(SERVICE)
 
 
 def main() -> None:

@@ -3,22 +3,40 @@
 An event row is written in the same transaction as the state change (``UnitOfWork``), with
 the trace context of the request that caused it. The relay in the same process is woken
 right after the commit; a short polling fallback picks up rows that another replica or a
-crash left behind. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so replicas share the
-work, published concurrently with publisher confirms, and marked sent. A row whose publish
-fails stays unsent and is retried with a growing back-off: nothing is lost while the broker
-is down, and a duplicate after a crash is absorbed by the consumers' inbox. A sent row keeps
-the envelope's metadata for ``outbox_retention_s`` but not its data.
+crash left behind.
+
+No transaction is open while the relay talks to the broker:
+
+1. *claim* — a short transaction takes up to ``batch_size`` due rows with
+   ``FOR UPDATE SKIP LOCKED`` (replicas share the work) and leases them by moving their
+   ``next_attempt_at`` ``lease_s`` ahead, so a relay that dies mid-way leaves rows that
+   another one takes over once the lease has run out;
+2. *publish* — outside any transaction, concurrently, with publisher confirms;
+3. *settle* — another short transaction marks what was confirmed as sent (dropping its
+   ``data``, which may carry a single-use token for the mailer), and gives each row that
+   failed its own next attempt with a growing delay; a row that failed ``max_attempts``
+   times is *parked*: it stays in the table, is counted by :meth:`OutboxRelay.stats` (and so
+   by ``/readyz`` and ``tessera-<svc> outbox list``) and goes out again only when
+   ``tessera-<svc> outbox retry`` says so. One row can never hold up the others.
+
+A broker that cannot be reached (:class:`BrokerUnavailable`) is not a row's fault: the
+claimed rows are released without counting an attempt and the relay backs off as a whole,
+so nothing is parked, let alone lost, while RabbitMQ is down. A duplicate after a crash is
+absorbed by the consumers' inbox. Sent rows are purged after ``retention_s`` on their own
+schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -30,9 +48,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    case,
     delete,
     func,
     literal_column,
+    null,
     select,
     text,
     update,
@@ -44,11 +65,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tessera.common.messaging.envelope import Envelope, Event
 from tessera.common.telemetry import current_trace_headers
 
-__all__ = ["Outbox", "OutboxRelay", "PublishFn", "outbox_table"]
+__all__ = [
+    "BrokerUnavailable",
+    "Drain",
+    "Outbox",
+    "OutboxRelay",
+    "OutboxStats",
+    "PublishFn",
+    "list_outbox",
+    "outbox_stats",
+    "outbox_table",
+    "retry_outbox",
+]
 
 log = structlog.stdlib.get_logger(__name__)
 
 PublishFn = Callable[[Row[Any]], Awaitable[None]]
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not take a publish (unreachable, no confirm in time, channel gone):
+    nothing the row itself could fix, so it costs the row no attempt."""
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -65,12 +102,18 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("sent_at", DateTime(timezone=True), nullable=True),
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text, nullable=True),
+        Column(
+            "next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+        ),
+        Column("parked_at", DateTime(timezone=True), nullable=True),
     )
     Index(
-        "ix_outbox_unsent",
+        "ix_outbox_due",
+        table.c.next_attempt_at,
         table.c.id,
-        postgresql_where=table.c.sent_at.is_(None),
+        postgresql_where=table.c.sent_at.is_(None) & table.c.parked_at.is_(None),
     )
+    Index("ix_outbox_sent", table.c.sent_at, postgresql_where=table.c.sent_at.is_not(None))
     return table
 
 
@@ -108,6 +151,48 @@ class Outbox:
         self._wakeup.clear()
 
 
+@dataclass(frozen=True)
+class Drain:
+    """What one pass of the relay did."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+    released: int = 0  # given back untouched because the broker was unavailable
+
+    @property
+    def broker_unavailable(self) -> bool:
+        return self.released > 0
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    pending: int
+    parked: int
+    oldest_pending_age_s: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "parked": self.parked,
+            "oldest_pending_age_s": self.oldest_pending_age_s,
+        }
+
+
+@contextlib.asynccontextmanager
+async def _untraced() -> AsyncIterator[None]:
+    """The relay's own bookkeeping makes no spans: claims every second, settles and purges
+    would be traces of their own, about nothing a request did. Its publishes (FastStream's
+    spans, children of each row's stored trace) are what a trace shows."""
+    with suppress_instrumentation():
+        yield
+
+
+def _seconds(value: Any) -> Any:
+    return func.make_interval(0, 0, 0, 0, 0, 0, value)
+
+
 class OutboxRelay:
     """Moves committed outbox rows to the broker; one per process, replicas share rows."""
 
@@ -120,7 +205,12 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         retention_s: float = 3600.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 5.0,
+        lease_s: float = 30.0,
+        max_attempts: int = 10,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 300.0,
+        purge_interval_s: float = 60.0,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
@@ -129,55 +219,136 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retention_s = retention_s
         self.max_backoff = max_backoff
-        self._last_purge = 0.0
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.purge_interval_s = purge_interval_s
+
+    # --- the loops ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Drain forever: on wake-up, on the poll interval, backing off while failing."""
-        delay = self.poll_interval
+        """Relay forever (woken by commits, else every ``poll_interval``) and purge sent
+        rows every ``purge_interval_s``; neither loop stops for an error."""
+        purge = asyncio.create_task(self._purge_forever(), name="outbox-purge")
+        try:
+            await self._relay_forever()
+        finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+
+    async def _relay_forever(self) -> None:
+        backoff = 0.0
         while True:
             self.outbox.clear()
             try:
-                while await self.drain_once() >= self.batch_size:
-                    pass
-                delay = self.poll_interval
-                await self._purge_sent()
+                drained = await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database, most likely: nothing was published
+                backoff = self._grow(backoff)
+                log.warning("outbox_relay_failed", error=repr(exc)[:500], retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                continue
+            if drained.broker_unavailable:
+                backoff = self._grow(backoff)
+                log.warning(
+                    "outbox_broker_unavailable", released=drained.released, retry_in_s=backoff
+                )
+                await asyncio.sleep(backoff)
+                continue
+            backoff = 0.0
+            if drained.claimed >= self.batch_size:
+                continue  # more rows are waiting
+            await self.outbox.wait(self.poll_interval)
+
+    def _grow(self, backoff: float) -> float:
+        return min(max(backoff * 2, self.poll_interval / 4), self.max_backoff)
+
+    async def _purge_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.purge_interval_s)
+            try:
+                purged = await self.purge_sent()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = min(max(delay * 2, self.poll_interval), self.max_backoff)
-                log.warning("outbox_relay_failed", error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
+                log.warning("outbox_purge_failed", error=repr(exc)[:500])
                 continue
-            await self.outbox.wait(delay)
+            if purged:
+                log.debug("outbox_purged", rows=purged)
 
-    async def drain_once(self) -> int:
-        """Publish one batch of unsent rows; return how many rows were claimed."""
-        t = self.outbox.table
-        async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(t)
-                    .where(t.c.sent_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
+    # --- one pass -------------------------------------------------------------------------
+
+    async def drain_once(self) -> Drain:
+        """Claim a batch of due rows, publish them outside any transaction, settle them."""
+        rows = await self._claim()
+        if not rows:
+            return Drain()
+        try:
             results = await asyncio.gather(
                 *(self.publish(row) for row in rows), return_exceptions=True
             )
-            sent = [row.id for row, res in zip(rows, results, strict=True) if res is None]
-            failed = [
-                (row.id, res)
-                for row, res in zip(rows, results, strict=True)
-                if isinstance(res, BaseException)
-            ]
+        except asyncio.CancelledError:
+            # stopping: hand the leases back so the next relay need not wait them out
+            await asyncio.shield(self._release([row.id for row in rows]))
+            raise
+        sent: list[int] = []
+        released: list[int] = []
+        failed: list[tuple[Row[Any], BaseException]] = []
+        for row, result in zip(rows, results, strict=True):
+            if result is None:
+                sent.append(row.id)
+            elif isinstance(result, BrokerUnavailable | asyncio.CancelledError):
+                released.append(row.id)
+            else:
+                failed.append((row, result))
+        parked = await self._settle(sent=sent, failed=failed, released=released)
+        return Drain(
+            claimed=len(rows),
+            sent=len(sent),
+            failed=len(failed),
+            parked=parked,
+            released=len(released),
+        )
+
+    async def _claim(self) -> Sequence[Row[Any]]:
+        t = self.outbox.table
+        due = (
+            select(t.c.id)
+            .where(
+                t.c.sent_at.is_(None), t.c.parked_at.is_(None), t.c.next_attempt_at <= func.now()
+            )
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(t)
+            .where(t.c.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=func.now() + _seconds(self.lease_s))
+            .returning(
+                t.c.id, t.c.event_id, t.c.event_type, t.c.routing_key, t.c.payload, t.c.headers,
+                t.c.attempts,
+            )
+        )  # fmt: skip
+        async with _untraced(), self.engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+        return sorted(rows, key=lambda row: row.id)
+
+    async def _settle(
+        self,
+        *,
+        sent: list[int],
+        failed: list[tuple[Row[Any], BaseException]],
+        released: list[int],
+    ) -> int:
+        t = self.outbox.table
+        unsent = t.c.sent_at.is_(None)  # another relay may have sent it after our lease ran out
+        parked = 0
+        async with _untraced(), self.engine.begin() as conn:
             if sent:
-                # once the broker has confirmed it, the event's data (which may carry a
-                # single-use token for the mailer) is not kept at rest; the envelope's
-                # metadata (id, type, subject, producer, time) stays for auditing
                 await conn.execute(
                     update(t)
                     .where(t.c.id.in_(sent))
@@ -186,35 +357,131 @@ class OutboxRelay:
                         payload=t.c.payload.op("-", return_type=JSONB)(literal_column("'data'")),
                     )
                 )
-            for row_id, error in failed:
+            if released:
+                await conn.execute(
+                    update(t).where(t.c.id.in_(released), unsent).values(next_attempt_at=func.now())
+                )
+            if failed:
+                params = []
+                for row, error in failed:
+                    attempts = row.attempts + 1
+                    park = attempts >= self.max_attempts
+                    parked += park
+                    params.append(
+                        {
+                            "row_id": row.id,
+                            "attempts": attempts,
+                            "error": repr(error)[:2000],
+                            "delay": self.retry_delay(attempts),
+                            "park": park,
+                        }
+                    )
+                    (log.error if park else log.warning)(
+                        "outbox_row_parked" if park else "outbox_row_failed",
+                        row_id=row.id,
+                        event_id=str(row.event_id),
+                        event_type=row.event_type,
+                        attempts=attempts,
+                        error=repr(error)[:500],
+                    )
                 await conn.execute(
                     update(t)
-                    .where(t.c.id == row_id)
-                    .values(attempts=t.c.attempts + 1, last_error=repr(error)[:2000])
+                    .where(t.c.id == bindparam("row_id"), unsent)
+                    .values(
+                        attempts=bindparam("attempts"),
+                        last_error=bindparam("error"),
+                        next_attempt_at=func.now() + _seconds(bindparam("delay")),
+                        parked_at=case((bindparam("park"), func.now()), else_=null()),
+                    ),
+                    params,
                 )
-        if failed:
-            raise failed[0][1]
-        return len(rows)
+        return parked
 
-    async def _purge_sent(self) -> None:
-        now = time.monotonic()
-        if now - self._last_purge < 60:
-            return
-        self._last_purge = now
+    async def _release(self, ids: list[int]) -> None:
         t = self.outbox.table
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(t).where(
-                    t.c.sent_at.is_not(None),
-                    t.c.sent_at
-                    < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self.retention_s),
+        with contextlib.suppress(Exception):
+            async with _untraced(), self.engine.begin() as conn:
+                await conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(ids), t.c.sent_at.is_(None))
+                    .values(next_attempt_at=func.now())
                 )
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before attempt ``attempts + 1``: doubling from ``retry_base_s``, capped at
+        ``retry_max_s``, with a little jitter so a burst of failures does not come back as
+        one."""
+        delay = min(self.retry_base_s * 2 ** (attempts - 1), self.retry_max_s)
+        return delay * random.uniform(0.9, 1.1)
+
+    # --- housekeeping and visibility ------------------------------------------------------
+
+    async def purge_sent(self, *, chunk: int = 5_000) -> int:
+        """Delete rows sent more than ``retention_s`` ago, in chunks; return how many."""
+        t = self.outbox.table
+        total = 0
+        while True:
+            old = (
+                select(t.c.id)
+                .where(t.c.sent_at < func.now() - _seconds(self.retention_s))
+                .limit(chunk)
             )
+            async with _untraced(), self.engine.begin() as conn:
+                result = await conn.execute(delete(t).where(t.c.id.in_(old.scalar_subquery())))
+            total += result.rowcount
+            if result.rowcount < chunk:
+                return total
+
+    async def stats(self) -> OutboxStats:
+        return await outbox_stats(self.engine, self.outbox.table)
 
     async def pending(self) -> int:
-        t = self.outbox.table
-        async with self.engine.connect() as conn:
-            return int(
-                await conn.scalar(select(func.count()).select_from(t).where(t.c.sent_at.is_(None)))
-                or 0
-            )
+        return (await self.stats()).pending
+
+
+async def outbox_stats(engine: AsyncEngine, t: Table) -> OutboxStats:
+    """Rows not sent yet (pending: will be tried; parked: wait for ``outbox retry``)."""
+    unparked = t.c.parked_at.is_(None)
+    query = select(
+        func.count().filter(unparked),
+        func.count().filter(t.c.parked_at.is_not(None)),
+        func.extract("epoch", func.now() - func.min(t.c.created_at).filter(unparked)),
+    ).where(t.c.sent_at.is_(None))
+    async with _untraced(), engine.connect() as conn:
+        pending, parked, oldest = (await conn.execute(query)).one()
+    return OutboxStats(
+        pending=int(pending),
+        parked=int(parked),
+        oldest_pending_age_s=round(float(oldest), 3) if oldest is not None else None,
+    )
+
+
+async def list_outbox(
+    engine: AsyncEngine, t: Table, *, parked: bool | None = None, limit: int = 100
+) -> list[Any]:
+    """Unsent rows, oldest first: all, only the parked ones, or only the pending ones."""
+    query = select(
+        t.c.id, t.c.event_id, t.c.event_type, t.c.created_at, t.c.attempts, t.c.last_error,
+        t.c.next_attempt_at, t.c.parked_at,
+    ).where(t.c.sent_at.is_(None)).order_by(t.c.id).limit(limit)  # fmt: skip
+    if parked is True:
+        query = query.where(t.c.parked_at.is_not(None))
+    elif parked is False:
+        query = query.where(t.c.parked_at.is_(None))
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def retry_outbox(engine: AsyncEngine, t: Table, *, ids: Sequence[int] | None = None) -> int:
+    """Make parked rows (those with ``ids``, or every parked row) due again with a fresh
+    attempt count; return how many. A running relay picks them up within its poll."""
+    query = (
+        update(t)
+        .where(t.c.sent_at.is_(None), t.c.parked_at.is_not(None))
+        .values(parked_at=None, attempts=0, next_attempt_at=func.now())
+    )
+    if ids is not None:
+        query = query.where(t.c.id.in_(list(ids)))
+    async with engine.begin() as conn:
+        result = await conn.execute(query)
+    return int(result.rowcount)

@@ -1,0 +1,169 @@
+"""Idempotent event handlers, wired by the kernel: a handler is only its effect.
+
+    consumer = Consumer()
+
+    @consumer.on(VersionPublished)
+    async def version_published(uow: Handling, event: VersionPublished) -> None:
+        await service.record_version(uow, event)
+
+For each event, the kernel opens a unit of work, claims ``(event id, this service)`` in the
+inbox, calls the handler, and commits once: the claim, the handler's rows and the events it
+publishes are one transaction. A redelivered event finds its claim and the handler is not
+called; a handler that raises rolls everything back (the claim too) and the transport
+(:class:`~tessera.common.messaging.rabbit.EventConsumer`) retries or dead-letters the
+message. Handlers never commit.
+
+An effect outside the database (an email) must stay idempotent across a retry of the whole
+transaction; the mailer records the delivery in the same unit of work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import structlog
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tessera.common import metrics
+from tessera.common.db import UnitOfWork
+from tessera.common.messaging.envelope import Envelope, Event, routing_key
+from tessera.common.messaging.inbox import claim
+from tessera.common.messaging.rabbit import EventConsumer, Topology
+
+if TYPE_CHECKING:
+    from tessera.common.messaging.outbox import Outbox
+
+__all__ = ["Consumer", "Handler", "Handling"]
+
+log = structlog.stdlib.get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
+
+
+class Handling(UnitOfWork):
+    """The unit of work of one inbound event: its transaction, the envelope being handled,
+    and the objects the service provided to its runtime (``uow.get(Mailer)``)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        envelope: Envelope,
+        outbox: Outbox | None,
+        resources: Mapping[type, Any],
+    ) -> None:
+        super().__init__(sessions, outbox=outbox)
+        self.envelope = envelope
+        self._resources = resources
+
+    def get(self, kind: type[T]) -> T:
+        try:
+            found = self._resources[kind]
+        except KeyError:
+            raise LookupError(f"no {kind.__name__} was provided to the runtime") from None
+        return found
+
+
+Handler = Callable[[Handling, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    event: type[Event]
+    fn: Handler
+
+
+class Consumer:
+    """The events one service handles, and their handlers: a declaration, no I/O."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, int], _Registered] = {}
+
+    @overload
+    def on(self, event: type[E]) -> Callable[[Callable[[Handling, E], Awaitable[None]]], Any]: ...
+    @overload
+    def on(self, event: type[E], fn: Callable[[Handling, E], Awaitable[None]]) -> None: ...
+
+    def on(self, event: type[E], fn: Callable[[Handling, E], Awaitable[None]] | None = None) -> Any:
+        """Register ``fn`` for ``event`` (directly, or as a decorator)."""
+
+        def register(handler: Callable[[Handling, E], Awaitable[None]]) -> Any:
+            key = (event.type, event.version)
+            if key in self._handlers:
+                raise ValueError(f"{routing_key(*key)} already has a handler")
+            self._handlers[key] = _Registered(event, handler)
+            return handler
+
+        if fn is None:
+            return register
+        register(fn)
+        return None
+
+    @property
+    def events(self) -> list[type[Event]]:
+        return [r.event for r in self._handlers.values()]
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return sorted(routing_key(t, v) for t, v in self._handlers)
+
+    def transport(
+        self,
+        topology: Topology,
+        *,
+        sessions: Callable[[], async_sessionmaker[AsyncSession]],
+        inbox: Table,
+        outbox: Callable[[], Outbox | None],
+        resources: Mapping[type, Any],
+    ) -> EventConsumer:
+        """The transport-level consumer whose handlers run these inside a claimed unit of
+        work. ``sessions`` and ``outbox`` are read per event (they exist once started)."""
+        transport = EventConsumer(topology)
+        name = topology.service
+        for registered in self._handlers.values():
+            transport.on(
+                registered.event,
+                _claimed(registered.fn, name, sessions, inbox, outbox, resources),
+            )
+        return transport
+
+
+def _claimed(
+    fn: Handler,
+    consumer: str,
+    sessions: Callable[[], async_sessionmaker[AsyncSession]],
+    inbox: Table,
+    outbox: Callable[[], Outbox | None],
+    resources: Mapping[type, Any],
+) -> Callable[[Envelope, Any], Awaitable[None]]:
+    async def handle(envelope: Envelope, event: Any) -> None:
+        uow = Handling(sessions(), envelope=envelope, outbox=outbox(), resources=resources)
+        async with uow:
+            first = await claim(
+                uow.session,
+                inbox,
+                event_id=envelope.id,
+                consumer=consumer,
+                event_type=envelope.type,
+            )
+            if not first:
+                log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
+                metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
+                return
+            started = time.perf_counter()
+            await fn(uow, event)
+            await uow.commit()
+            elapsed = time.perf_counter() - started
+            metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
+            metrics.observe_processing(consumer, envelope.type, elapsed)
+            log.debug(
+                "event_effect_committed", consumer=consumer, duration_ms=round(elapsed * 1000, 2)
+            )
+
+    handle.__name__ = getattr(fn, "__name__", "handle")
+    return handle
