@@ -76,15 +76,12 @@ test: install ## run every test against the real servers
 # on 2 cores from scratch; a rerun only tests mutants of functions that changed. Results:
 # `cd libs/common && ../../.venv/bin/mutmut results` (survivors), `mutmut show <name>` (the
 # diff), `mutmut browse`. Not part of `make test`. PYTHONPATH makes the programs the tests
-# start (tests/programs/) import the mutated copy too.
+# start (tests/programs/) import the mutated copy too. scripts/mutation gives the run a RabbitMQ
+# vhost of its own (a mutant may declare anything; it goes with the vhost).
 MUTATION_WORKERS ?= 2
 .PHONY: mutation
 mutation: install ## mutation testing of the kernel's messaging and token checks (slow)
-	@# the directory must exist when Python starts, or PYTHONPATH's entry for it is ignored
-	mkdir -p libs/common/mutants/src
-	cd libs/common && PYTHONPATH=$(CURDIR)/libs/common/mutants/src \
-		$(UV) run --no-sync mutmut run --max-children $(MUTATION_WORKERS)
-	cd libs/common && $(UV) run --no-sync mutmut results
+	bash scripts/mutation $(UV) $(MUTATION_WORKERS)
 
 .PHONY: lint
 lint: install ## ruff (lint + format) and mypy

@@ -291,11 +291,11 @@ class Probe:
     async def publish_envelope(
         self, envelope: Envelope, *, to_queue: str | None = None, **options: Any
     ) -> None:
+        options.setdefault("message_type", envelope.type)
         await self.publish_raw(
             envelope.model_dump_json().encode(),
             routing_key=to_queue or envelope.routing_key,
             message_id=str(envelope.id),
-            message_type=envelope.type,
             to_queue=to_queue is not None,
             **options,
         )

@@ -307,3 +307,84 @@ async def test_redis_down_fails_closed_unless_told_otherwise() -> None:
         await client.aclose()
     assert (caught.value.status, caught.value.code) == (503, "revocation_unavailable")
     assert caught.value.detail == "the token deny-list is unavailable"
+
+
+# --- the cache of verified tokens ---------------------------------------------------------
+
+
+async def test_a_cached_token_revoked_since_is_refused_as_revoked(keys: Keys) -> None:
+    revoked = False
+
+    async def is_revoked(_: Any) -> bool:
+        return revoked
+
+    verifier = TokenVerifier(
+        JwtSettings(issuer=ISSUER, audience=AUDIENCE),
+        StaticKeySource(keys.jwks()),
+        is_revoked=is_revoked,
+    )
+    token = ed_token(keys)
+    await verifier.verify(token)
+    revoked = True
+    assert await _detail(verifier, token) == "token revoked"
+    assert (verifier.hits, verifier.misses) == (1, 1), "refused from the cache"
+
+
+@pytest.mark.parametrize(("size", "hits"), [(0, 0), (1, 2), (2, 2)])
+async def test_the_cache_keeps_at_most_cache_size_tokens(keys: Keys, size: int, hits: int) -> None:
+    verifier = TokenVerifier(
+        JwtSettings(issuer=ISSUER, audience=AUDIENCE), StaticKeySource(keys.jwks()), cache_size=size
+    )
+    token = ed_token(keys)
+    for _ in range(3):
+        await verifier.verify(token)
+    assert (verifier.hits, verifier.misses) == (hits, 3 - hits)
+    assert len(verifier._verified) == min(size, 1)
+
+
+async def test_a_token_without_nbf_is_served_from_the_cache(keys: Keys) -> None:
+    verifier = TokenVerifier(
+        JwtSettings(issuer=ISSUER, audience=AUDIENCE), StaticKeySource(keys.jwks())
+    )
+    body = claims()
+    del body["nbf"]
+    token = sign(keys.ed, body, kid=ED_KID, alg="EdDSA")
+    first, second = await verifier.verify(token), await verifier.verify(token)
+    assert first == second
+    assert verifier.hits == 1
+
+
+async def test_a_cached_token_past_its_expiry_and_leeway_is_checked_in_full_again(
+    keys: Keys,
+) -> None:
+    clock = FakeClock()
+    clock.now = time.time()
+    verifier = TokenVerifier(
+        JwtSettings(issuer=ISSUER, audience=AUDIENCE, leeway_s=5),
+        StaticKeySource(keys.jwks()),
+        clock=clock,
+    )
+    token = ed_token(keys)
+    expires = (await verifier.verify(token)).expires_at
+    clock.now = expires + 5  # still within the leeway: from the cache
+    await verifier.verify(token)
+    assert (verifier.hits, verifier.misses) == (1, 1)
+    clock.now = expires + 6  # past it: not from the cache (pyjwt, on the real clock, accepts)
+    await verifier.verify(token)
+    assert (verifier.hits, verifier.misses) == (1, 2)
+
+
+async def test_known_keys_are_fetched_again_only_once_the_cache_period_is_over(keys: Keys) -> None:
+    fetches: list[int] = []
+    clock = FakeClock()
+    source = JWKSKeySource(
+        JWKS_URL, client=_slow_jwks(keys, fetches), clock=clock, cache_s=300.0, min_refetch_s=5.0
+    )
+    await source.get(ED_KID)
+    for step in (10.0, 290.0):  # 10 s, then exactly 300 s after the fetch
+        clock.now += step
+        assert await source.get(ED_KID) is not None
+    assert len(fetches) == 1
+    clock.now += 1.0
+    await source.get(ED_KID)
+    assert len(fetches) == 2

@@ -163,6 +163,20 @@ class Topology:
     def quarantine_queue(self) -> RabbitQueue:
         return quorum_queue(self.quarantine, **self._dead_lettered_after(self.delivery_limit))
 
+    def waiting_queue(self, delay_ms: int) -> RabbitQueue:
+        """The retry queue of one delay: a message waits there ``delay_ms`` and is then
+        dead-lettered back to the service's queue."""
+        return quorum_queue(
+            self.retry_queue(delay_ms),
+            **{
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.queue,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
     def _dead_lettered_after(self, deliveries: int) -> dict[str, Any]:
         # set explicitly: RabbitMQ's default differs between versions (none before 4.0,
         # 20 from 4.0 on, and then without a dead-letter exchange the message is dropped)
@@ -255,18 +269,7 @@ async def declare_topology(
     for key in routing_keys:
         await main.bind(exchange, routing_key=key)
     for delay in topology.retry_delays_ms:
-        await broker.declare_queue(
-            quorum_queue(
-                topology.retry_queue(delay),
-                **{
-                    "x-message-ttl": delay,
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": topology.queue,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
-            )
-        )
+        await broker.declare_queue(topology.waiting_queue(delay))
     await broker.declare_queue(quorum_queue(topology.dlq))
 
 
