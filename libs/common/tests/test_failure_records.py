@@ -375,3 +375,42 @@ def test_the_subscribers_describe_the_queues_and_the_quarantine_takes_one_at_a_t
     channel = quarantine.channel
     assert (channel.prefetch_count, channel.on_return_raises) == (1, True)
     assert main.channel is None, "the broker's default channel, with its prefetch"
+
+
+def test_a_new_broker_keeps_the_middlewares_and_options_it_is_given() -> None:
+    from faststream import BaseMiddleware
+
+    from tessera.common.messaging.rabbit import new_broker
+
+    class Marker(BaseMiddleware):
+        pass
+
+    broker = new_broker(
+        "amqp://guest:guest@127.0.0.1:5672/", prefetch=3, middlewares=[Marker], graceful_timeout=7.5
+    )
+    assert Marker in broker.middlewares
+    assert broker.config.graceful_timeout == 7.5
+    manager = broker.config.broker_config.channel_manager
+    channel = manager._ChannelManagerImpl__default_channel  # what the subscribers consume on
+    assert (channel.prefetch_count, channel.on_return_raises) == (3, True)
+
+
+async def test_the_unrouted_exchange_and_queue_survive_a_broker_restart(probe: Probe) -> None:
+    from tessera.common.messaging.rabbit import declare_exchange
+
+    broker = probe.broker()
+    await broker.connect()
+    try:
+        await declare_exchange(broker, probe.topology)
+    finally:
+        await broker.stop()
+    # declaring again as durable is refused (PRECONDITION_FAILED) if they were not
+    connection = await aio_pika.connect(probe.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(
+            probe.topology.unrouted, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        await channel.declare_queue(
+            probe.topology.unrouted, durable=True, arguments={"x-queue-type": "quorum"}
+        )

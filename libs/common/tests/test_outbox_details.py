@@ -11,6 +11,7 @@ rows they name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -287,3 +288,190 @@ async def test_a_published_row_is_the_envelope_with_its_ids_type_and_own_headers
     second = by_id[str(rows[bad].event_id)]
     assert second.correlation_id == str(rows[bad].event_id), "the event's id, not the header"
     assert "x-request-id" not in dict(second.headers or {})
+
+
+async def test_each_failed_row_is_recorded_and_logged_on_its_own(probe: Probe) -> None:
+    import structlog
+
+    good, bad1, bad2 = await _insert(probe), await _insert(probe), await _insert(probe)
+    errors = {bad1: "first " + "x" * 3000, bad2: "second"}
+
+    async def publish(row: Any) -> None:
+        if row.id in errors:
+            raise ValueError(errors[row.id])
+
+    relay = OutboxRelay(probe.engine, probe.outbox, publish, max_attempts=2, retry_base_s=60)
+    with structlog.testing.capture_logs() as logs:
+        first = await relay.drain_once()
+        await _sql(probe, "UPDATE outbox SET next_attempt_at = now() WHERE id <> :i", i=good)
+        second = await relay.drain_once()
+    assert (first.failed, first.parked, second.failed, second.parked) == (2, 0, 2, 2)
+
+    rows = {r.id: r for r in await probe.outbox_rows()}
+    assert rows[good].sent_at is not None
+    assert (rows[bad1].attempts, rows[bad2].attempts) == (2, 2)
+    assert len(rows[bad1].last_error) == 2000
+    assert rows[bad2].last_error == "ValueError('second')"
+    failed = [e for e in logs if e["event"] == "outbox_row_failed"]
+    parked = [e for e in logs if e["event"] == "outbox_row_parked"]
+    assert {e["row_id"] for e in failed} == {e["row_id"] for e in parked} == {bad1, bad2}
+    assert {e["log_level"] for e in failed} == {"warning"}
+    assert {e["log_level"] for e in parked} == {"error"}
+    for entry in failed + parked:
+        row = rows[entry["row_id"]]
+        assert entry["event_id"] == str(row.event_id)
+        assert entry["event_type"] == "probe.thing.happened"
+        assert entry["error"].startswith("ValueError(")
+        assert len(entry["error"]) <= 500
+    assert {e["attempts"] for e in failed} == {1}
+    assert {e["attempts"] for e in parked} == {2}
+    assert len(next(e for e in failed if e["row_id"] == bad1)["error"]) == 500
+
+
+async def test_rows_released_for_an_unavailable_broker_leave_other_leases_alone(
+    probe: Probe,
+) -> None:
+    from tessera.common.messaging.outbox import BrokerUnavailable
+
+    mine = await _insert(probe)
+    theirs = await _insert(probe)
+    await _sql(
+        probe,
+        "UPDATE outbox SET next_attempt_at = now() + interval '30 seconds' WHERE id = :i",
+        i=theirs,
+    )
+
+    async def publish(row: Any) -> None:
+        raise BrokerUnavailable("ConnectionError: refused")
+
+    drained = await OutboxRelay(probe.engine, probe.outbox, publish).drain_once()
+    assert (drained.claimed, drained.released, drained.failed) == (1, 1, 0)
+    rows = {
+        r.id: r
+        for r in await _sql(
+            probe, "SELECT id, attempts, next_attempt_at <= now() AS due FROM outbox"
+        )
+    }
+    assert (rows[mine].due, rows[mine].attempts) == (True, 0)
+    assert rows[theirs].due is False
+
+
+class _Flaky(OutboxRelay):
+    """A relay whose passes fail as told first: True is an error, a Drain is returned."""
+
+    def __init__(self, *args: Any, script: list[Any], **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.script = script
+        self.passes = 0
+
+    async def drain_once(self) -> Any:
+        self.passes += 1
+        if self.script:
+            step = self.script.pop(0)
+            if step is True:
+                raise ConnectionError("database blinked")
+            return step
+        return await super().drain_once()
+
+
+async def test_the_relay_backs_off_after_failures_resets_after_success_and_never_stops(
+    probe: Probe,
+) -> None:
+    import structlog
+
+    from tessera.common.messaging.outbox import Drain
+
+    ids = [await _insert(probe) for _ in range(4)]
+    script: list[Any] = [True, Drain(claimed=1, released=1), Drain(), True]
+    relay = _Flaky(
+        probe.engine,
+        probe.outbox,
+        _relay().publish,
+        script=script,
+        poll_interval=0.2,
+        max_backoff=1.0,
+        batch_size=2,
+    )
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(relay.run())
+        try:
+
+            async def all_sent() -> bool:
+                rows = await probe.outbox_rows()
+                return all(r.sent_at is not None for r in rows if r.id in ids)
+
+            await probe.eventually(all_sent, timeout=3.0, what="every row sent")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    trouble = [
+        (e["event"], e["retry_in_s"])
+        for e in logs
+        if e["event"] in ("outbox_relay_failed", "outbox_broker_unavailable")
+    ]
+    assert trouble == [
+        ("outbox_relay_failed", 0.05),  # a quarter of the poll interval
+        ("outbox_broker_unavailable", 0.1),  # doubled
+        ("outbox_relay_failed", 0.05),  # a pass that worked reset it
+    ]
+    failed = next(e for e in logs if e["event"] == "outbox_relay_failed")
+    assert failed["error"] == "ConnectionError('database blinked')"
+    unavailable = next(e for e in logs if e["event"] == "outbox_broker_unavailable")
+    assert unavailable["released"] == 1
+
+
+async def test_a_full_batch_is_followed_by_the_next_at_once_not_after_the_poll(
+    probe: Probe,
+) -> None:
+    ids = [await _insert(probe) for _ in range(6)]  # no commit woke the relay: only polls
+    relay = OutboxRelay(
+        probe.engine, probe.outbox, _relay().publish, batch_size=2, poll_interval=30
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def all_sent() -> bool:
+            rows = await probe.outbox_rows()
+            return all(r.sent_at is not None for r in rows if r.id in ids)
+
+        await probe.eventually(all_sent, timeout=3.0, what="three batches in a row")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_purging_goes_on_after_a_failure_and_logs_both(probe: Probe) -> None:
+    import structlog
+
+    old = await _insert(probe)
+    await _sql(probe, "UPDATE outbox SET sent_at = now() - interval '2 hours' WHERE id = :i", i=old)
+    calls: list[int] = []
+
+    class Purging(OutboxRelay):
+        async def purge_sent(self, *, chunk: int = 5_000) -> int:
+            calls.append(1)
+            if len(calls) == 1:
+                raise ConnectionError("database blinked")
+            return await super().purge_sent(chunk=chunk)
+
+    relay = Purging(probe.engine, probe.outbox, _relay().publish, purge_interval_s=0.05)
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(relay._purge_forever())
+        try:
+            await probe.eventually(
+                lambda: _true(any(e["event"] == "outbox_purged" for e in logs)), what="purged"
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    [failed] = [e for e in logs if e["event"] == "outbox_purge_failed"]
+    assert failed["error"] == "ConnectionError('database blinked')"
+    [purged] = [e for e in logs if e["event"] == "outbox_purged"]
+    assert purged["rows"] == 1
+
+
+async def _true(value: bool) -> bool:
+    return value
