@@ -78,10 +78,11 @@ test: install ## run every test against the real servers
 # diff), `mutmut browse`. Not part of `make test`. PYTHONPATH makes the programs the tests
 # start (tests/programs/) import the mutated copy too. scripts/mutation gives the run a RabbitMQ
 # vhost of its own (a mutant may declare anything; it goes with the vhost).
+# `make mutation MUTANTS="name ..."` runs the named mutants again (after a new test, say).
 MUTATION_WORKERS ?= 2
 .PHONY: mutation
 mutation: install ## mutation testing of the kernel's messaging and token checks (slow)
-	bash scripts/mutation $(UV) $(MUTATION_WORKERS)
+	bash scripts/mutation $(UV) $(MUTATION_WORKERS) $(MUTANTS)
 
 .PHONY: lint
 lint: install ## ruff (lint + format) and mypy

@@ -84,3 +84,46 @@ def test_a_message_with_no_record_at_all_reads_as_empty_fields() -> None:
         assert letter.routing_key == "svc.events.dlq"
     bare = SimpleNamespace(headers=None, message_id=None, type=None, routing_key=None, body=b"")
     assert _dead_letter(bare) == DeadLetter("", "", "", 0, "", "", b"")
+
+
+def test_an_envelope_wraps_an_event_with_its_type_version_producer_and_subject() -> None:
+    import uuid
+    from datetime import timedelta
+    from typing import ClassVar
+
+    from tessera.common.messaging.envelope import Envelope, Event
+
+    class Renamed(Event):
+        type: ClassVar[str] = "probe.thing.renamed"
+        version: ClassVar[int] = 2
+        thing_id: uuid.UUID
+        when: datetime
+
+    thing, when = uuid.uuid4(), datetime(2026, 12, 2, tzinfo=UTC)
+    before = datetime.now(UTC)
+    envelope = Envelope.wrap(Renamed(thing_id=thing, when=when), producer="probe", subject="s-1")
+    assert (envelope.type, envelope.version) == ("probe.thing.renamed", 2)
+    assert (envelope.producer, envelope.subject) == ("probe", "s-1")
+    assert envelope.data == {"thing_id": str(thing), "when": "2026-12-02T00:00:00Z"}
+    assert envelope.routing_key == "probe.thing.renamed.v2"
+    assert before <= envelope.occurred_at <= datetime.now(UTC) + timedelta(seconds=1)
+    assert envelope.id.version == 4
+    assert (
+        Envelope.wrap(Renamed(thing_id=thing, when=when), producer="p", subject="s").id
+        != envelope.id
+    )
+
+
+def test_the_events_exchange_is_durable_topic_with_its_alternate_only_when_declared() -> None:
+    from faststream.rabbit import ExchangeType
+
+    from tessera.common.messaging.rabbit import events_exchange
+
+    declared = events_exchange("tessera.events", unrouted="tessera.unrouted")
+    assert (declared.name, declared.type, declared.durable) == (
+        "tessera.events",
+        ExchangeType.TOPIC,
+        True,
+    )
+    assert declared.arguments == {"alternate-exchange": "tessera.unrouted"}
+    assert not events_exchange("tessera.events").arguments

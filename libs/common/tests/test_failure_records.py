@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import aiormq
@@ -22,7 +22,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from tessera.common import metrics
-from tessera.common.messaging.envelope import Envelope, Event
+from tessera.common.messaging.envelope import Envelope
 from tessera.common.messaging.rabbit import (
     ATTEMPT,
     ERROR,
@@ -33,6 +33,8 @@ from tessera.common.messaging.rabbit import (
     PermanentError,
     describe_validation_error,
 )
+
+from .test_consumer import ThingHappened, _envelope  # the same event and envelopes
 
 if TYPE_CHECKING:
     from conftest import Probe
@@ -47,19 +49,6 @@ def _bookkeeping(headers: dict[str, Any]) -> list[str]:
     queue sets ``x-delivery-count`` on each delivery, 0 for the first)."""
     found = [k for k in headers if k.startswith(BOOKKEEPING)]
     return found + (["x-delivery-count"] if headers.get("x-delivery-count", 0) != 0 else [])
-
-
-class ThingHappened(Event):
-    type: ClassVar[str] = "probe.thing.happened"
-    version: ClassVar[int] = 1
-    thing_id: uuid.UUID
-    label: str
-
-
-def _envelope(label: str) -> Envelope:
-    return Envelope.wrap(
-        ThingHappened(thing_id=uuid.uuid4(), label=label), producer="probe", subject=label
-    )
 
 
 def _consumed(event_type: str, outcome: str) -> float:

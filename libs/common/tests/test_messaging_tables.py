@@ -89,10 +89,26 @@ async def test_outbox_and_inbox_definitions_match_what_the_migrations_build(
             inbox_table(fresh)
             await conn.run_sync(fresh.create_all)
             migrated, defined = (await _indexes(conn, name), await _indexes(conn, built))
+            columns = (await _columns(conn, name), await _columns(conn, built))
         finally:
             await conn.execute(text(f'DROP SCHEMA "{built}" CASCADE'))
     assert defined == migrated
+    # nor a VARCHAR's length, and it may take a nullability it cannot see for the same: the
+    # columns as PostgreSQL states them, too
+    assert columns[1] == columns[0]
     assert "WHERE ((sent_at IS NULL) AND (parked_at IS NULL))" in migrated["ix_outbox_due"]
+
+
+async def _columns(conn: Any, schema: str) -> dict[tuple[str, str], tuple[Any, ...]]:
+    rows = await conn.execute(
+        text(
+            "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable,"
+            " column_default, is_identity FROM information_schema.columns"
+            " WHERE table_schema = :s"
+        ),
+        {"s": schema},
+    )
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
 
 async def _indexes(conn: Any, schema: str) -> dict[str, str]:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from tessera.common.messaging.envelope import Envelope, Event
 from tessera.common.messaging.outbox import (
     OutboxRelay,
     OutboxStats,
@@ -27,16 +26,12 @@ from tessera.common.messaging.outbox import (
     retry_outbox,
 )
 
+from .test_outbox_rows import ThingHappened, _insert_row  # the same event and rows
+
 if TYPE_CHECKING:
     from conftest import Probe
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ThingHappened(Event):
-    type: ClassVar[str] = "probe.thing.happened"
-    version: ClassVar[int] = 1
-    thing_id: uuid.UUID
 
 
 def _relay(**options: Any) -> OutboxRelay:
@@ -69,20 +64,6 @@ def test_stats_are_reported_under_their_documented_names() -> None:
     assert stats.as_dict() == {"pending": 2, "parked": 1, "oldest_pending_age_s": 1.5}
 
 
-async def _insert(probe: Probe, **values: Any) -> int:
-    envelope = Envelope.wrap(ThingHappened(thing_id=uuid.uuid4()), producer="probe", subject="x")
-    t = probe.tables.outbox
-    row = {
-        "event_id": envelope.id,
-        "event_type": envelope.type,
-        "routing_key": envelope.routing_key,
-        "payload": envelope.model_dump(mode="json"),
-        "headers": {},
-    } | values
-    async with probe.engine.begin() as conn:
-        return int(await conn.scalar(insert(t).values(**row).returning(t.c.id)))
-
-
 async def _sql(probe: Probe, statement: str, **params: Any) -> list[Any]:
     async with probe.engine.begin() as conn:
         result = await conn.execute(text(statement), params)
@@ -90,9 +71,9 @@ async def _sql(probe: Probe, statement: str, **params: Any) -> list[Any]:
 
 
 async def test_a_relay_stopped_while_publishing_hands_back_its_leases_only(probe: Probe) -> None:
-    mine = await _insert(probe)
+    mine = await _insert_row(probe)
     # a row another relay holds: its lease runs for half a minute more
-    theirs = await _insert(probe)
+    theirs = await _insert_row(probe)
     await _sql(
         probe,
         "UPDATE outbox SET next_attempt_at = now() + interval '30 seconds' WHERE id = :i",
@@ -128,17 +109,17 @@ async def test_a_relay_stopped_while_publishing_hands_back_its_leases_only(probe
 async def test_purge_removes_every_row_past_retention_chunk_by_chunk_and_no_other(
     probe: Probe,
 ) -> None:
-    old = [await _insert(probe) for _ in range(5)]
+    old = [await _insert_row(probe) for _ in range(5)]
     await _sql(
         probe,
         "UPDATE outbox SET sent_at = now() - interval '2 hours' WHERE id = ANY(:ids)",
         ids=old,
     )
-    recent = await _insert(probe)
+    recent = await _insert_row(probe)
     await _sql(
         probe, "UPDATE outbox SET sent_at = now() - interval '10 minutes' WHERE id = :i", i=recent
     )
-    unsent = await _insert(probe)
+    unsent = await _insert_row(probe)
     relay = OutboxRelay(probe.engine, probe.outbox, _relay().publish, retention_s=3600)
     assert await relay.purge_sent(chunk=2) == 5
     left = {r.id for r in await _sql(probe, "SELECT id FROM outbox")}
@@ -147,9 +128,9 @@ async def test_purge_removes_every_row_past_retention_chunk_by_chunk_and_no_othe
 
 
 async def test_stats_age_only_pending_rows_and_count_parked_apart(probe: Probe) -> None:
-    pending = await _insert(probe)
-    parked = await _insert(probe)
-    await _insert(probe, sent_at=None)
+    pending = await _insert_row(probe)
+    parked = await _insert_row(probe)
+    await _insert_row(probe, sent_at=None)
     await _sql(
         probe,
         "UPDATE outbox SET created_at = now() - interval '100 seconds' WHERE id = :i",
@@ -161,7 +142,7 @@ async def test_stats_age_only_pending_rows_and_count_parked_apart(probe: Probe) 
         " WHERE id = :i",
         i=parked,
     )
-    sent = await _insert(probe)
+    sent = await _insert_row(probe)
     await _sql(
         probe,
         "UPDATE outbox SET sent_at = now(), created_at = now() - interval '5000 seconds'"
@@ -182,9 +163,9 @@ async def test_an_empty_outbox_has_no_oldest_row(probe: Probe) -> None:
 
 
 async def test_listing_shows_unsent_rows_oldest_first_filtered_and_limited(probe: Probe) -> None:
-    ids = [await _insert(probe) for _ in range(3)]
+    ids = [await _insert_row(probe) for _ in range(3)]
     await _sql(probe, "UPDATE outbox SET parked_at = now() WHERE id = :i", i=ids[1])
-    sent = await _insert(probe)
+    sent = await _insert_row(probe)
     await _sql(probe, "UPDATE outbox SET sent_at = now() WHERE id = :i", i=sent)
     t = probe.tables.outbox
     assert [r.id for r in await list_outbox(probe.engine, t)] == ids
@@ -196,8 +177,8 @@ async def test_listing_shows_unsent_rows_oldest_first_filtered_and_limited(probe
 async def test_retry_makes_parked_rows_due_now_and_leaves_pending_ones_as_they_are(
     probe: Probe,
 ) -> None:
-    parked = await _insert(probe)
-    pending = await _insert(probe)
+    parked = await _insert_row(probe)
+    pending = await _insert_row(probe)
     await _sql(
         probe,
         "UPDATE outbox SET parked_at = now(), attempts = 10,"
@@ -233,7 +214,7 @@ async def test_the_request_that_caused_an_event_is_stored_with_its_row(probe: Pr
 
 
 async def test_one_pass_reports_what_it_sent_failed_and_parked(probe: Probe) -> None:
-    good, bad = await _insert(probe), await _insert(probe)
+    good, bad = await _insert_row(probe), await _insert_row(probe)
 
     async def publish(row: Any) -> None:
         if row.id == bad:
@@ -263,8 +244,16 @@ async def test_a_published_row_is_the_envelope_with_its_ids_type_and_own_headers
 
     tap = await probe.tap()
     trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    good = await _insert(probe, headers={"traceparent": trace, "x-request-id": "req-1", "x-k": "v"})
-    bad = await _insert(probe, headers={"x-request-id": "é" * 100})
+    good = await _insert_row(
+        probe,
+        headers={
+            "traceparent": trace,
+            "tracestate": "vendor=stored",
+            "x-request-id": "req-1",
+            "x-k": "v",
+        },
+    )
+    bad = await _insert_row(probe, headers={"x-request-id": "é" * 100})
     async with probe.relaying():
         messages = await probe.take_all(tap.name, expect=2)
     rows = {r.id: r for r in await probe.outbox_rows()}
@@ -280,6 +269,7 @@ async def test_a_published_row_is_the_envelope_with_its_ids_type_and_own_headers
     assert (headers.get("x-k"), headers.get("x-request-id")) == ("v", "req-1")
     # the stored context is the parent of the publish, never copied as it is
     assert headers.get("traceparent") != trace
+    assert headers.get("tracestate") != "vendor=stored"
     envelope = json.loads(first.body)
     assert (envelope["type"], envelope["id"]) == ("probe.thing.happened", str(rows[good].event_id))
     assert b", " not in first.body, "compact JSON"
@@ -293,7 +283,7 @@ async def test_a_published_row_is_the_envelope_with_its_ids_type_and_own_headers
 async def test_each_failed_row_is_recorded_and_logged_on_its_own(probe: Probe) -> None:
     import structlog
 
-    good, bad1, bad2 = await _insert(probe), await _insert(probe), await _insert(probe)
+    good, bad1, bad2 = await _insert_row(probe), await _insert_row(probe), await _insert_row(probe)
     errors = {bad1: "first " + "x" * 3000, bad2: "second"}
 
     async def publish(row: Any) -> None:
@@ -333,8 +323,8 @@ async def test_rows_released_for_an_unavailable_broker_leave_other_leases_alone(
 ) -> None:
     from tessera.common.messaging.outbox import BrokerUnavailable
 
-    mine = await _insert(probe)
-    theirs = await _insert(probe)
+    mine = await _insert_row(probe)
+    theirs = await _insert_row(probe)
     await _sql(
         probe,
         "UPDATE outbox SET next_attempt_at = now() + interval '30 seconds' WHERE id = :i",
@@ -381,7 +371,7 @@ async def test_the_relay_backs_off_after_failures_resets_after_success_and_never
 
     from tessera.common.messaging.outbox import Drain
 
-    ids = [await _insert(probe) for _ in range(4)]
+    ids = [await _insert_row(probe) for _ in range(4)]
     script: list[Any] = [True, Drain(claimed=1, released=1), Drain(), True]
     relay = _Flaky(
         probe.engine,
@@ -393,18 +383,7 @@ async def test_the_relay_backs_off_after_failures_resets_after_success_and_never
         batch_size=2,
     )
     with structlog.testing.capture_logs() as logs:
-        task = asyncio.create_task(relay.run())
-        try:
-
-            async def all_sent() -> bool:
-                rows = await probe.outbox_rows()
-                return all(r.sent_at is not None for r in rows if r.id in ids)
-
-            await probe.eventually(all_sent, timeout=3.0, what="every row sent")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _run_until_sent(probe, relay, ids)
     trouble = [
         (e["event"], e["retry_in_s"])
         for e in logs
@@ -424,28 +403,17 @@ async def test_the_relay_backs_off_after_failures_resets_after_success_and_never
 async def test_a_full_batch_is_followed_by_the_next_at_once_not_after_the_poll(
     probe: Probe,
 ) -> None:
-    ids = [await _insert(probe) for _ in range(6)]  # no commit woke the relay: only polls
+    ids = [await _insert_row(probe) for _ in range(6)]  # no commit woke the relay: only polls
     relay = OutboxRelay(
         probe.engine, probe.outbox, _relay().publish, batch_size=2, poll_interval=30
     )
-    task = asyncio.create_task(relay.run())
-    try:
-
-        async def all_sent() -> bool:
-            rows = await probe.outbox_rows()
-            return all(r.sent_at is not None for r in rows if r.id in ids)
-
-        await probe.eventually(all_sent, timeout=3.0, what="three batches in a row")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _run_until_sent(probe, relay, ids)  # within 3 s: three batches in a row
 
 
 async def test_purging_goes_on_after_a_failure_and_logs_both(probe: Probe) -> None:
     import structlog
 
-    old = await _insert(probe)
+    old = await _insert_row(probe)
     await _sql(probe, "UPDATE outbox SET sent_at = now() - interval '2 hours' WHERE id = :i", i=old)
     calls: list[int] = []
 
@@ -475,3 +443,19 @@ async def test_purging_goes_on_after_a_failure_and_logs_both(probe: Probe) -> No
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _run_until_sent(probe: Probe, relay: OutboxRelay, ids: list[int]) -> None:
+    """Run ``relay`` until every row of ``ids`` is sent (3 s at most), then stop it."""
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def all_sent() -> bool:
+            rows = await probe.outbox_rows()
+            return all(r.sent_at is not None for r in rows if r.id in ids)
+
+        await probe.eventually(all_sent, timeout=3.0, what="every row sent")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

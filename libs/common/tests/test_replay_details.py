@@ -129,3 +129,12 @@ async def test_unrouted_replay_by_id_takes_only_those(probe: Probe) -> None:
     assert arrived.message_id == ids[2]
     assert arrived.routing_key == "probe.thing.happened.v1"
     await probe.eventually(lambda: _holds(probe, probe.topology.unrouted, 2), what="two left")
+
+
+async def test_listing_shows_at_most_limit_dead_letters_in_order(probe: Probe) -> None:
+    from tessera.common.messaging.dlq import list_dead_letters
+
+    ids = await _dead_letters(probe, 3)
+    listed = await list_dead_letters(probe.amqp_url, probe.topology, limit=2)
+    assert [d.message_id for d in listed] == ids[:2]
+    await probe.eventually(lambda: _holds(probe, probe.topology.dlq, 3), what="all left there")

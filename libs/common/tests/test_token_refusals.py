@@ -388,3 +388,23 @@ async def test_known_keys_are_fetched_again_only_once_the_cache_period_is_over(k
     clock.now += 1.0
     await source.get(ED_KID)
     assert len(fetches) == 2
+
+
+async def test_a_cached_token_is_not_served_while_its_keys_cannot_be_checked(keys: Keys) -> None:
+    class Failing(StaticKeySource):
+        failing = False
+
+        async def get(self, kid: str) -> Any:
+            if self.failing:
+                raise JWKSUnavailable("auth is down")
+            return await super().get(kid)
+
+    source = Failing(keys.jwks())
+    verifier = TokenVerifier(JwtSettings(issuer=ISSUER, audience=AUDIENCE), source)
+    token = ed_token(keys)
+    await verifier.verify(token)
+    source.failing = True
+    with pytest.raises(Problem) as raised:
+        await verifier.verify(token)
+    assert (raised.value.status, raised.value.code) == (503, "jwks_unavailable")
+    assert verifier.hits == 0
