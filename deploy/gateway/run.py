@@ -8,8 +8,12 @@ of the gateway whose ``X-Forwarded-For`` is believed; none by default),
 ``GATEWAY_PUBLIC_METRICS`` (``off``: ``/<prefix>/metrics`` answers 404). ``--render-only``
 writes the config and prints its path.
 
-Before nginx starts, the workers of a previous master that was killed with SIGKILL (under
-`make run`'s supervisor, say) are ended: they would go on holding the port.
+nginx runs as this process's child, not in its place: a master killed with SIGKILL leaves
+its workers serving and holding the port, so when the master dies this process ends the
+workers it left and then dies the way the master did (a supervisor sees "terminated by
+SIGKILL" and restarts the gateway, with nothing left behind even if it is told to stop
+meanwhile). Signals are passed on to nginx. Workers of a master that died while nobody
+watched (this process killed too) are ended before nginx starts.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,6 +117,14 @@ def _stat(pid: int) -> tuple[str, str, int] | None:
     return head.partition("(")[2], fields[0], int(fields[2])
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(text.rpartition(")")[2].split()[1])
+
+
 def _alive_nginx(pid: int, group: int | None = None) -> bool:
     stat = _stat(pid)
     return (
@@ -135,23 +148,63 @@ def end_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> list[int]:
     except (OSError, ValueError):
         return []
     if _alive_nginx(master):
-        return []
+        if _parent(master) != 1:
+            return []  # its own run.py (or another supervisor) still runs it
+        _end([master], group=master, timeout=timeout)  # nobody watches it: it holds the port
     proc = Path("/proc")
     pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()] if proc.is_dir() else []
     workers = [pid for pid in pids if _alive_nginx(pid, group=master)]
+    _end(workers, group=master, timeout=timeout)
+    if workers:
+        print(f"gateway: ended workers {workers} left by nginx master {master}", flush=True)
+    return workers
+
+
+def _end(pids: list[int], *, group: int, timeout: float) -> None:
+    """TERM, then KILL, the nginx processes ``pids`` of process group ``group``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        left = [pid for pid in workers if _alive_nginx(pid, group=master)]
+        left = [pid for pid in pids if _alive_nginx(pid, group=group)]
         if not left:
             break
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + timeout
-        while any(_alive_nginx(pid, group=master) for pid in left) and time.monotonic() < deadline:
+        while any(_alive_nginx(pid, group=group) for pid in left) and time.monotonic() < deadline:
             time.sleep(0.05)
-    if workers:
-        print(f"gateway: ended workers {workers} left by nginx master {master}", flush=True)
-    return workers
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH)  # fmt: skip
+
+
+def supervise(argv: list[str], *, timeout: float = 5.0) -> int:
+    """Run nginx (``argv``) as a child until it exits; pass signals on; when it is gone, end
+    the workers it left in this process group; return its exit status, or die of the signal
+    that killed it."""
+    # a session of its own: the master leads the process group its workers are in, so they
+    # can be found (and only they) once it is gone
+    child = subprocess.Popen(argv, start_new_session=True)  # noqa: S603 - our own nginx
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    status = child.wait()
+    proc = Path("/proc")
+    pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()] if proc.is_dir() else []
+    left = [pid for pid in pids if _alive_nginx(pid, group=child.pid)]
+    if left:
+        _end(left, group=child.pid, timeout=timeout)
+        print(f"gateway: ended workers {left} left by nginx master {child.pid}", flush=True)
+    if status < 0:  # killed by a signal: go the same way, so the supervisor says so
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+        time.sleep(1)
+    return status if status >= 0 else 128 - status
 
 
 def main() -> None:
@@ -163,7 +216,9 @@ def main() -> None:
     if not Path(nginx).exists():
         raise SystemExit("gateway: nginx is not installed (apt-get install nginx)")
     end_orphaned_workers(conf.parent / "nginx.pid")
-    os.execv(nginx, [nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"])  # noqa: S606
+    raise SystemExit(
+        supervise([nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"])
+    )
 
 
 if __name__ == "__main__":
