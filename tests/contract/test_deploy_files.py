@@ -700,10 +700,27 @@ def gateway_answers(url: str) -> bool:
         return False
 
 
+def _nginx_under(parent: int) -> tuple[int, list[int]]:
+    """The nginx master that ``parent`` started, and the workers in its process group."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+    def ppid(pid: int) -> int | None:
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+        except OSError:
+            return None
+
+    [master] = [pid for pid in pids if ppid(pid) == parent]
+    workers = [pid for pid in pids if pid != master and (proc_stat(pid) or ("", 0))[1] == master]
+    return master, workers
+
+
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_gateway_restarted_after_sigkill_ends_the_old_workers_and_binds_again(tmp_path):
-    """A SIGKILLed master leaves its workers holding the port; the next start ends them."""
+def test_a_sigkilled_gateway_leaves_nothing_holding_the_port_and_starts_again(tmp_path):
+    """A master killed with SIGKILL: run.py ends its workers and dies the same way (what a
+    supervisor logs and restarts on); run.py itself killed: the next start ends the master
+    it left running. Either way the next gateway binds and answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         gateway_port = s.getsockname()[1]
@@ -727,28 +744,39 @@ def test_gateway_restarted_after_sigkill_ends_the_old_workers_and_binds_again(tm
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             time.sleep(0.1)
 
-    first = start()
-    second = None
-    workers: list[int] = []
+    started: list[subprocess.Popen[bytes]] = []
+    left: list[int] = []
     try:
+        first = start()
+        started.append(first)
         wait(lambda: gateway_answers(url), "the gateway")
-        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-        workers = [
-            pid for pid in pids if pid != first.pid and (proc_stat(pid) or ("", 0))[1] == first.pid
-        ]
+        master, workers = _nginx_under(first.pid)
+        left += [master, *workers]
         assert workers, "nginx started no worker in its group"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        assert all(proc_stat(pid) for pid in workers)  # what made a restart fail to bind
+        os.kill(master, signal.SIGKILL)
+        assert first.wait(timeout=10) == -signal.SIGKILL, "dies the way its master did"
+        assert not any(proc_stat(pid) for pid in workers), "the workers went with it"
+
         second = start()
-        wait(lambda: not any(proc_stat(pid) for pid in workers), "the old workers to end")
+        started.append(second)
         wait(lambda: gateway_answers(url), "the restarted gateway")
-        assert second.poll() is None
+        master, workers = _nginx_under(second.pid)
+        left += [master, *workers]
+        second.send_signal(signal.SIGKILL)  # run.py itself: its nginx goes on, unwatched
+        second.wait(timeout=10)
+        assert proc_stat(master), "the master outlived run.py"
+
+        third = start()
+        started.append(third)
+        wait(lambda: not proc_stat(master), "the unwatched master to end")
+        wait(lambda: gateway_answers(url), "the third gateway")
+        third.terminate()
+        assert third.wait(timeout=10) == 0, "SIGTERM is passed on and nginx stops cleanly"
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
+        for process in started:
+            if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=10)
-        for pid in workers:
+        for pid in left:
             if proc_stat(pid):
                 os.kill(pid, signal.SIGKILL)
