@@ -142,13 +142,21 @@ async def test_event_no_queue_is_bound_to_is_kept_and_replayed_once_a_queue_is_b
     assert await probe.message_count(probe.topology.unrouted) == 0
 
 
+async def _delete_exchange(url: str, name: str) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        await (await connection.channel()).exchange_delete(name)
+
+
 async def test_publish_that_the_broker_returns_fails_the_row_instead_of_counting_as_sent(
     probe: Probe,
 ) -> None:
     # an exchange without an alternate exchange and without bindings returns everything
     channel = probe.channel
     bare = f"{probe.topology.exchange}.bare"
+    # (auto_delete removes only an exchange that had bindings: this one is deleted by hand)
     await channel.declare_exchange(bare, aio_pika.ExchangeType.TOPIC, auto_delete=True)
+    probe._cleanups.append(lambda: _delete_exchange(probe.amqp_url, bare))
     async with probe.uow() as uow:
         uow.publish(ThingHappened(thing_id=uuid.uuid4(), label="x"), subject="x")
         await uow.commit()
