@@ -70,15 +70,19 @@ async def _sql(probe: Probe, statement: str, **params: Any) -> list[Any]:
         return list(result.all()) if result.returns_rows else []
 
 
-async def test_a_relay_stopped_while_publishing_hands_back_its_leases_only(probe: Probe) -> None:
-    mine = await _insert_row(probe)
-    # a row another relay holds: its lease runs for half a minute more
-    theirs = await _insert_row(probe)
+async def _mine_and_theirs(probe: Probe) -> tuple[int, int]:
+    """A due row, and a row another relay holds (its lease runs half a minute more)."""
+    mine, theirs = await _insert_row(probe), await _insert_row(probe)
     await _sql(
         probe,
         "UPDATE outbox SET next_attempt_at = now() + interval '30 seconds' WHERE id = :i",
         i=theirs,
     )
+    return mine, theirs
+
+
+async def test_a_relay_stopped_while_publishing_hands_back_its_leases_only(probe: Probe) -> None:
+    mine, theirs = await _mine_and_theirs(probe)
     started = asyncio.Event()
 
     async def publish(row: Any) -> None:
@@ -323,13 +327,7 @@ async def test_rows_released_for_an_unavailable_broker_leave_other_leases_alone(
 ) -> None:
     from tessera.common.messaging.outbox import BrokerUnavailable
 
-    mine = await _insert_row(probe)
-    theirs = await _insert_row(probe)
-    await _sql(
-        probe,
-        "UPDATE outbox SET next_attempt_at = now() + interval '30 seconds' WHERE id = :i",
-        i=theirs,
-    )
+    mine, theirs = await _mine_and_theirs(probe)
 
     async def publish(row: Any) -> None:
         raise BrokerUnavailable("ConnectionError: refused")
