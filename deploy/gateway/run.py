@@ -119,10 +119,16 @@ def _stat(pid: int) -> tuple[str, str, int] | None:
 
 def _parent(pid: int) -> int | None:
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
         return None
-    return int(text.rpartition(")")[2].split()[1])
+
+
+def _nginx_in_group(group: int) -> list[int]:
+    """The live nginx processes of process group ``group`` (a master and its workers)."""
+    proc = Path("/proc")
+    pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()] if proc.is_dir() else []
+    return [pid for pid in pids if _alive_nginx(pid, group=group)]
 
 
 def _alive_nginx(pid: int, group: int | None = None) -> bool:
@@ -151,9 +157,7 @@ def end_orphaned_workers(pid_file: Path, timeout: float = 5.0) -> list[int]:
         if _parent(master) != 1:
             return []  # its own run.py (or another supervisor) still runs it
         _end([master], group=master, timeout=timeout)  # nobody watches it: it holds the port
-    proc = Path("/proc")
-    pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()] if proc.is_dir() else []
-    workers = [pid for pid in pids if _alive_nginx(pid, group=master)]
+    workers = _nginx_in_group(master)
     _end(workers, group=master, timeout=timeout)
     if workers:
         print(f"gateway: ended workers {workers} left by nginx master {master}", flush=True)
@@ -193,9 +197,7 @@ def supervise(argv: list[str], *, timeout: float = 5.0) -> int:
     for sig in FORWARDED:
         signal.signal(sig, forward)
     status = child.wait()
-    proc = Path("/proc")
-    pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()] if proc.is_dir() else []
-    left = [pid for pid in pids if _alive_nginx(pid, group=child.pid)]
+    left = _nginx_in_group(child.pid)
     if left:
         _end(left, group=child.pid, timeout=timeout)
         print(f"gateway: ended workers {left} left by nginx master {child.pid}", flush=True)
