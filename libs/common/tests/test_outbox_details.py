@@ -2,7 +2,8 @@
 
 Promises: a failing row's delay doubles from the base up to the cap with at most ±10 %
 jitter; the relay's own backoff doubles from a quarter of its poll interval up to its cap; a
-relay stopped while publishing hands its leases back and no one else's; sent rows are purged
+relay stopped while publishing hands its leases back and no one else's, and one stopped while
+settling still marks what it published; sent rows are purged
 in chunks, all of those past retention and none other; the stats count pending and parked
 rows apart and age only the pending ones; the listing and ``outbox retry`` touch exactly the
 rows they name.
@@ -320,6 +321,39 @@ async def test_each_failed_row_is_recorded_and_logged_on_its_own(probe: Probe) -
     assert {e["attempts"] for e in failed} == {1}
     assert {e["attempts"] for e in parked} == {2}
     assert len(next(e for e in failed if e["row_id"] == bad1)["error"]) == 500
+
+
+class _SlowToSettle(OutboxRelay):
+    """A relay whose settle starts, then takes a moment: a stop can land inside it."""
+
+    settling = asyncio.Event()
+
+    async def _settle(self, **rows: Any) -> int:
+        self.settling.set()
+        await asyncio.sleep(0.3)
+        return await super()._settle(**rows)
+
+
+async def test_a_relay_stopped_while_settling_still_marks_what_it_published_as_sent(
+    probe: Probe,
+) -> None:
+    row_id = await _insert_row(probe)
+    published: list[int] = []
+
+    async def publish(row: Any) -> None:
+        published.append(row.id)
+
+    relay = _SlowToSettle(probe.engine, probe.outbox, publish)
+    relay.settling = asyncio.Event()
+    task = asyncio.create_task(relay.drain_once())
+    await asyncio.wait_for(relay.settling.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert published == [row_id]
+    [row] = await _sql(probe, "SELECT sent_at FROM outbox WHERE id = :i", i=row_id)
+    assert row.sent_at is not None, "published, then stopped: it would go out a second time"
 
 
 async def test_rows_released_for_an_unavailable_broker_leave_other_leases_alone(

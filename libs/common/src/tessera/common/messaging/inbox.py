@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.common.db import driver_in_transaction
 
 __all__ = ["claim", "inbox_table"]
 
@@ -29,12 +32,17 @@ async def claim(
     """True the first time ``consumer`` sees ``event_id``; False on a redelivery.
 
     A concurrent claim of the same event waits on the first transaction's row lock and
-    then sees the conflict, so two replicas never both proceed.
+    then sees the conflict, so two replicas never both proceed. Sent on the asyncpg
+    connection of the session's transaction, untraced (the consumer's span covers it).
     """
-    stmt = (
-        insert(table)
-        .values(event_id=event_id, consumer=consumer, event_type=event_type)
-        .on_conflict_do_nothing()
-        .returning(table.c.event_id)
-    )
-    return (await session.execute(stmt)).first() is not None
+    name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+    driver = await driver_in_transaction(session)
+    with suppress_instrumentation():
+        claimed = await driver.fetchval(
+            f"INSERT INTO {name} (event_id, consumer, event_type) VALUES ($1, $2, $3) "  # noqa: S608 (a table name of ours)
+            "ON CONFLICT DO NOTHING RETURNING true",
+            event_id,
+            consumer,
+            event_type,
+        )
+    return claimed is not None
