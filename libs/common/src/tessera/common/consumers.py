@@ -13,8 +13,12 @@ called; a handler that raises rolls everything back (the claim too) and the tran
 (:class:`~tessera.common.messaging.rabbit.EventConsumer`) retries or dead-letters the
 message. Handlers never commit.
 
-An effect outside the database (an email) must stay idempotent across a retry of the whole
-transaction; the mailer records the delivery in the same unit of work.
+An effect outside the database (an email) cannot be part of a transaction, and no transaction
+should stay open while it happens: ``consumer.on(Event, fn, transaction=False)`` calls the
+handler with its unit of work *not* entered. The handler opens ``async with uow:`` as often as
+it needs (the mailer: record and lease the delivery, commit, talk SMTP, record the outcome)
+and its own rows make it idempotent; the kernel skips an event whose claim is already in the
+inbox and writes the claim once the handler has returned.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tessera.common import metrics
 from tessera.common.db import UnitOfWork
 from tessera.common.messaging.envelope import Envelope, Event, routing_key
-from tessera.common.messaging.inbox import claim
+from tessera.common.messaging.inbox import already_claimed, claim
 from tessera.common.messaging.rabbit import EventConsumer, Topology
 
 if TYPE_CHECKING:
@@ -76,6 +80,7 @@ Handler = Callable[[Handling, Any], Awaitable[None]]
 class _Registered:
     event: type[Event]
     fn: Handler
+    transaction: bool = True
 
 
 class Consumer:
@@ -85,18 +90,33 @@ class Consumer:
         self._handlers: dict[tuple[str, int], _Registered] = {}
 
     @overload
-    def on(self, event: type[E]) -> Callable[[Callable[[Handling, E], Awaitable[None]]], Any]: ...
+    def on(
+        self, event: type[E], *, transaction: bool = True
+    ) -> Callable[[Callable[[Handling, E], Awaitable[None]]], Any]: ...
     @overload
-    def on(self, event: type[E], fn: Callable[[Handling, E], Awaitable[None]]) -> None: ...
+    def on(
+        self,
+        event: type[E],
+        fn: Callable[[Handling, E], Awaitable[None]],
+        *,
+        transaction: bool = True,
+    ) -> None: ...
 
-    def on(self, event: type[E], fn: Callable[[Handling, E], Awaitable[None]] | None = None) -> Any:
-        """Register ``fn`` for ``event`` (directly, or as a decorator)."""
+    def on(
+        self,
+        event: type[E],
+        fn: Callable[[Handling, E], Awaitable[None]] | None = None,
+        *,
+        transaction: bool = True,
+    ) -> Any:
+        """Register ``fn`` for ``event`` (directly, or as a decorator). ``transaction=False``:
+        the handler gets its unit of work unopened and makes itself idempotent."""
 
         def register(handler: Callable[[Handling, E], Awaitable[None]]) -> Any:
             key = (event.type, event.version)
             if key in self._handlers:
                 raise ValueError(f"{routing_key(*key)} already has a handler")
-            self._handlers[key] = _Registered(event, handler)
+            self._handlers[key] = _Registered(event, handler, transaction)
             return handler
 
         if fn is None:
@@ -126,9 +146,9 @@ class Consumer:
         transport = EventConsumer(topology)
         name = topology.service
         for registered in self._handlers.values():
+            wrap = _claimed if registered.transaction else _claimed_after
             transport.on(
-                registered.event,
-                _claimed(registered.fn, name, sessions, inbox, outbox, resources),
+                registered.event, wrap(registered.fn, name, sessions, inbox, outbox, resources)
             )
         return transport
 
@@ -164,6 +184,44 @@ def _claimed(
             log.debug(
                 "event_effect_committed", consumer=consumer, duration_ms=round(elapsed * 1000, 2)
             )
+
+    handle.__name__ = getattr(fn, "__name__", "handle")
+    return handle
+
+
+def _claimed_after(
+    fn: Handler,
+    consumer: str,
+    sessions: Callable[[], async_sessionmaker[AsyncSession]],
+    inbox: Table,
+    outbox: Callable[[], Outbox | None],
+    resources: Mapping[type, Any],
+) -> Callable[[Envelope, Any], Awaitable[None]]:
+    """For ``transaction=False``: skip an event already claimed, call the handler with its
+    unit of work unopened, claim the event once the handler has returned."""
+
+    async def handle(envelope: Envelope, event: Any) -> None:
+        uow = Handling(sessions(), envelope=envelope, outbox=outbox(), resources=resources)
+        async with uow.reading() as session:
+            done = await already_claimed(session, inbox, event_id=envelope.id, consumer=consumer)
+        if done:
+            log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
+            metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
+            return
+        started = time.perf_counter()
+        await fn(uow, event)
+        async with uow:
+            await claim(
+                uow.session,
+                inbox,
+                event_id=envelope.id,
+                consumer=consumer,
+                event_type=envelope.type,
+            )
+            await uow.commit()
+        elapsed = time.perf_counter() - started
+        metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
+        metrics.observe_processing(consumer, envelope.type, elapsed)
 
     handle.__name__ = getattr(fn, "__name__", "handle")
     return handle

@@ -3,19 +3,33 @@ app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from tessera.common import kit
+from tessera.common.runtime import ServiceRuntime
 from tessera.mailer import handlers, models, service
 from tessera.mailer.drivers import ConsoleDriver, MailDriver, SmtpDriver
+from tessera.mailer.events import DeliveryFailed
 from tessera.mailer.rendering import Renderer
 from tessera.mailer.settings import Settings
 
 __all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+@contextlib.asynccontextmanager
+async def _closing_the_driver(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+    """The SMTP connection is kept open between emails: QUIT at shutdown."""
+    try:
+        yield
+    finally:
+        await runtime.get(service.Mailer).driver.close()
+
 
 SERVICE = kit.ServiceSpec(
     name="mailer",
@@ -27,6 +41,8 @@ SERVICE = kit.ServiceSpec(
     tables=models.messaging,
     migrations=MIGRATIONS,
     consumer=handlers.consumer,
+    publishes=[DeliveryFailed],
+    lifespan=_closing_the_driver,
 )
 
 

@@ -8,10 +8,13 @@ from typing import ClassVar
 from tessera.common.messaging import Event
 
 __all__ = [
+    "AccountLocked",
+    "DeliveryFailed",
     "EmailVerificationRequested",
     "LoginLinkRequested",
     "PasswordChanged",
     "PasswordRecoveryRequested",
+    "UserDeleted",
     "UserRegistered",
 ]
 
@@ -88,3 +91,23 @@ class UserDeleted(Event):
     version: ClassVar[int] = 1
 
     user_id: uuid.UUID
+
+
+# --- what the mailer publishes ----------------------------------------------------------------
+
+
+class DeliveryFailed(Event):
+    """``mailer.delivery.failed`` v1: an email will not arrive — its server refused it for good
+    (``permanent``), or it still failed after the last retry."""
+
+    type: ClassVar[str] = "mailer.delivery.failed"
+    version: ClassVar[int] = 1
+
+    delivery_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    template: str
+    recipient: str
+    user_id: uuid.UUID | None = None
+    permanent: bool
+    reason: str

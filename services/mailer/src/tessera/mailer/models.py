@@ -1,11 +1,22 @@
-"""Tables of schema ``mailer``: one row per email sent (metadata, never the body)."""
+"""Tables of schema ``mailer``: one row per email (metadata, never the body or a token).
+
+A delivery's ``status``:
+
+* ``queued`` — recorded, not handed over yet;
+* ``sending`` — leased to one consumer until ``lease_until``, which talks SMTP outside any
+  transaction; a lease that ran out means that consumer died while sending (see
+  ``service.py`` for what happens then);
+* ``sent`` — the server accepted it (``sent_at``); nothing ever sends it again;
+* ``retrying`` — a temporary failure (``last_error``); the event is retried;
+* ``failed`` — refused for good, or still failing after the last retry.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, Integer, Text, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -23,7 +34,7 @@ class MailerTable(SQLModel, registry=registry(metadata=metadata)):
 
 
 class Delivery(MailerTable, table=True):
-    """An email handed to the mail server for one event (unique per event and template)."""
+    """One email of one event (unique per event, template and recipient)."""
 
     __tablename__ = "deliveries"
 
@@ -38,10 +49,19 @@ class Delivery(MailerTable, table=True):
     recipient: str = Field(max_length=320)
     subject: str = Field(max_length=300)
     message_id: str = Field(max_length=300)
-    status: str = Field(max_length=20)
+    status: str = Field(max_length=20, index=True)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lease_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(DateTime(timezone=True), nullable=False),
+    )
+    updated_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     sent_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)

@@ -1,27 +1,48 @@
-"""Mailer use cases: render, record and send, in the unit of work of the event.
+"""Mailer use cases: render, record, send and record the outcome — never twice.
 
-Each runs inside the kernel's claimed unit of work (:class:`~tessera.common.consumers.Handling`):
-the inbox claim, the delivery row and the SMTP hand-over share one transaction, so an SMTP
-failure rolls the claim back and the retry sends again, and a redelivery after the commit
-finds the claim and sends nothing.
+Each mail-sending handler is registered with ``transaction=False``: no transaction is open
+while the mailer talks SMTP. :func:`deliver` does, for each email of the event:
+
+1. *record and lease* — one short transaction inserts the delivery (``queued``; its id and
+   Message-ID are derived from the event id, the template and the recipient, so a redelivered
+   event, or a second replica handling a duplicate of it, finds the same row) and, under the
+   row's lock, leases it (``sending``, ``lease_until``) unless it is ``sent`` or ``failed``
+   (nothing to do) or leased by someone else right now (the event is retried later);
+2. *send* — outside any transaction;
+3. *record the outcome* — ``sent``; or ``retrying`` and the event is retried (after the last
+   retry the delivery is ``failed`` and the event is dead-lettered with the cause); or
+   ``failed`` at once for a permanent refusal. A failure publishes ``mailer.delivery.failed``.
+
+**The one window.** If the process dies after the server accepted an email and before step 3
+committed, the row stays ``sending``. The event was not acknowledged, so RabbitMQ delivers it
+again; once the lease has run out (``MAILER__DELIVERY_LEASE_S``) the email is sent a second
+time, with the same Message-ID (mail clients and servers that deduplicate by Message-ID show
+it once), and ``delivery_outcome_unknown`` is logged with the delivery id. Resending is the
+chosen side of the window: a lost sign-in or reset link locks a user out, a duplicate does
+not. ``tests/test_delivery_states.py`` makes the window happen and counts it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from sqlalchemy import update
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from tessera.common.consumers import Handling
-from tessera.mailer.drivers import MailDriver
+from tessera.common.messaging.rabbit import PermanentError
+from tessera.mailer.drivers import DeliveryError, MailDriver, PermanentFailure
 from tessera.mailer.events import (
     AccountLocked,
+    DeliveryFailed,
     EmailVerificationRequested,
     LoginLinkRequested,
     PasswordChanged,
@@ -34,14 +55,20 @@ from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
 __all__ = [
+    "DeliveryRetry",
     "Mail",
     "Mailer",
+    "deliver",
     "send_login_link",
     "send_once",
     "send_password_changed",
     "send_password_reset",
     "send_verification",
 ]
+
+log = structlog.stdlib.get_logger(__name__)
+
+FINISHED = frozenset({"sent", "failed"})
 
 
 class _Recipient(Protocol):
@@ -56,6 +83,15 @@ class Mailer:
     settings: Settings
     renderer: Renderer
     driver: MailDriver
+
+    @property
+    def max_attempts(self) -> int:
+        """Deliveries of one event: the first, then one per retry delay (the transport's)."""
+        return len(self.settings.broker.retry_delays_ms) + 1
+
+
+class DeliveryRetry(Exception):
+    """Some email of the event must be tried again: the transport retries the event."""
 
 
 def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) -> EmailMessage:
@@ -83,30 +119,145 @@ class Mail:
     user_id: uuid.UUID | None = None
 
 
+def delivery_id(event_id: uuid.UUID, template: str, recipient: str) -> uuid.UUID:
+    """The same for every delivery of one event's email to one address."""
+    return uuid.uuid5(event_id, f"{template}\n{recipient.strip().lower()}")
+
+
+def _valid_address(address: str) -> str | None:
+    """Why ``address`` cannot be mailed, or None (no header ever takes a newline from it)."""
+    if any(c in address for c in "\r\n\0") or len(address) > 320:
+        return "invalid recipient address"
+    try:
+        parsed = Address(addr_spec=address.strip())
+    except (ValueError, IndexError):
+        return "invalid recipient address"
+    if not parsed.username or "." not in parsed.domain:
+        return "invalid recipient address"
+    return None
+
+
 async def send_once(uow: Handling, mail: Mail) -> None:
-    """Record and send ``mail`` for the event being handled (one per event and template)."""
+    """Deliver ``mail`` for the event being handled (see :func:`deliver`)."""
+    await deliver(uow, [mail])
+
+
+async def deliver(uow: Handling, mails: list[Mail]) -> None:
+    """Record, send and settle each of ``mails``; raise :class:`DeliveryRetry` when one must
+    be tried again (the others are settled first)."""
     mailer = uow.get(Mailer)
+    retry: list[str] = []
+    for mail in mails:
+        outcome = await _deliver_one(uow, mailer, mail)
+        if outcome is not None:
+            retry.append(outcome)
+    if retry:
+        raise DeliveryRetry("; ".join(retry)[:1000])
+
+
+async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> str | None:
     envelope = uow.envelope
-    delivery_id = uuid.uuid5(envelope.id, mail.template)
+    did = delivery_id(envelope.id, mail.template, mail.to)
+    message_id = f"<{did}@tessera>"
     rendered = mailer.renderer.render(mail.template, mail.locale, mail.context)
-    message_id = f"<{delivery_id}@tessera>"
-    uow.session.add(
-        Delivery(
-            id=delivery_id,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            user_id=mail.user_id,
-            template=mail.template,
-            locale=rendered.locale,
-            recipient=mail.to,
-            subject=rendered.subject,
-            message_id=message_id,
-            status="sent",
-            sent_at=datetime.now(UTC),
+    lease = timedelta(seconds=mailer.settings.delivery_lease_s)
+    invalid = _valid_address(mail.to)
+
+    # 1. record and lease (one short transaction)
+    async with uow:
+        # a duplicate handled at the same moment elsewhere waits here for the first one's
+        # row (and its lease) instead of failing on the primary key
+        await uow.session.execute(
+            insert(Delivery)
+            .values(
+                id=did,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                user_id=mail.user_id,
+                template=mail.template,
+                locale=rendered.locale,
+                recipient=mail.to,
+                subject=rendered.subject,
+                message_id=message_id,
+                status="queued",
+                attempts=0,
+                created_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
         )
+        row = (
+            await uow.session.execute(select(Delivery).where(Delivery.id == did).with_for_update())
+        ).scalar_one()
+        now = datetime.now(UTC)
+        if row.status in FINISHED:
+            log.info("delivery_already_settled", delivery_id=str(did), status=row.status)
+            return None
+        if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
+            return f"delivery {did} is being sent by another consumer"
+        if row.status == "sending":
+            log.warning(
+                "delivery_outcome_unknown",
+                delivery_id=str(did),
+                message_id=message_id,
+                detail="a consumer died while sending it; sending again with its Message-ID",
+            )
+        row.status, row.lease_until, row.updated_at = "sending", now + lease, now
+        row.attempts += 1
+        attempts = row.attempts
+        await uow.commit()
+
+    # 2. send, no transaction open
+    error: DeliveryError | None
+    if invalid is not None:
+        error = PermanentFailure(invalid)
+    else:
+        try:
+            message = _message(mailer, to=mail.to, rendered=rendered, message_id=message_id)
+            await mailer.driver.send(message)
+            error = None
+        except DeliveryError as exc:
+            error = exc
+
+    # 3. settle
+    permanent = isinstance(error, PermanentFailure)
+    final = error is None or permanent or attempts >= mailer.max_attempts
+    status = "sent" if error is None else ("failed" if final else "retrying")
+    async with uow:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now}
+        if error is None:
+            values["sent_at"] = now
+        else:
+            values["last_error"] = str(error)[:2000]
+        await uow.session.execute(update(Delivery).where(Delivery.id == did).values(**values))
+        if status == "failed" and error is not None:
+            uow.publish(
+                DeliveryFailed(
+                    delivery_id=did,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    template=mail.template,
+                    recipient=mail.to,
+                    user_id=mail.user_id,
+                    permanent=permanent,
+                    reason=str(error)[:500],
+                ),
+                subject=str(did),
+            )
+        await uow.commit()
+    if error is None:
+        return None
+    log.warning(
+        "delivery_failed" if final else "delivery_retrying",
+        delivery_id=str(did),
+        attempts=attempts,
+        permanent=permanent,
+        error=str(error)[:500],
     )
-    await uow.session.flush()
-    await mailer.driver.send(_message(mailer, to=mail.to, rendered=rendered, message_id=message_id))
+    if status == "failed" and not permanent:
+        # the last attempt: the event goes to the DLQ now, with the cause
+        raise PermanentError(f"email {did} still failing after {attempts} attempts: {error}")
+    return None if status == "failed" else f"email {did}: {error}"
 
 
 def _link(mailer: Mailer, path: str, token: str) -> str:

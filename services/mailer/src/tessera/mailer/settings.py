@@ -34,6 +34,12 @@ class Settings(ServiceSettings):
         default="http://localhost:8080", description="base of links put in emails"
     )
     default_locale: str = "en"
+    delivery_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a consumer may be sending one email before another takes it over "
+        "(it must outlast an SMTP timeout)",
+    )
 
     @model_validator(mode="after")
     def _no_console_in_production(self) -> Settings:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import uuid
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.common.db import driver_in_transaction
 
-__all__ = ["claim", "inbox_table"]
+__all__ = ["already_claimed", "claim", "inbox_table"]
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -46,3 +55,13 @@ async def claim(
             event_type,
         )
     return claimed is not None
+
+
+async def already_claimed(
+    session: AsyncSession, table: Table, *, event_id: uuid.UUID, consumer: str
+) -> bool:
+    """Whether ``consumer`` has claimed ``event_id`` (a read; the claim itself is :func:`claim`)."""
+    found = await session.execute(
+        select(table.c.event_id).where(table.c.event_id == event_id, table.c.consumer == consumer)
+    )
+    return found.first() is not None

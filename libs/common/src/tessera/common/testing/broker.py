@@ -2,21 +2,26 @@
 
 await publish_envelope(infra.rabbitmq, infra.exchange, envelope)
 [dead] = await take(infra.rabbitmq, topology.dlq, expect=1)
+async with tapped(infra.rabbitmq, infra.exchange, "mailer.delivery.failed.v1") as tap:
+    ...
+    [message] = await take(infra.rabbitmq, tap, expect=1)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aio_pika
 
 from tessera.common.messaging.envelope import Envelope
 
-__all__ = ["eventually", "publish_envelope", "queue_depth", "take"]
+__all__ = ["eventually", "publish_envelope", "queue_depth", "take", "tapped"]
 
 
 async def eventually(
@@ -95,3 +100,18 @@ async def take(
 
         await eventually(more, timeout=timeout, what=f"{expect} message(s) in {queue}")
     return found
+
+
+@contextlib.asynccontextmanager
+async def tapped(url: str, exchange: str, binding_key: str = "#") -> AsyncIterator[str]:
+    """A queue of its own bound to ``exchange`` (read it with :func:`take`), deleted after."""
+    name = f"tap.{uuid.uuid4().hex[:12]}"
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, durable=False)
+        await queue.bind(exchange, routing_key=binding_key)
+        try:
+            yield name
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)

@@ -30,10 +30,19 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    peer: Any = None
+    """the client's (address, port): one value per SMTP connection"""
+
+
+REFUSALS = {
+    451: "451 4.3.0 Mailbox temporarily unavailable, try again later",
+    550: "550 5.1.1 Mailbox does not exist",
+}
 
 
 class SmtpSink:
-    """Stores every accepted message; can refuse the next few with a temporary failure."""
+    """Stores every accepted message; can refuse the next few (451 by default, or 550), and
+    can hold the next DATA until released, to look at the sender while it waits."""
 
     def __init__(self, *, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -41,19 +50,28 @@ class SmtpSink:
         self.refused = 0
         self._received: list[Received] = []
         self._refuse_next = 0
+        self._refusal = REFUSALS[451]
         self._lock = threading.Lock()
+        self._gate = threading.Event()
+        self._gate.set()
+        self.holding = threading.Event()
         self._controller: Controller | None = None
 
     # --- the aiosmtpd handler ------------------------------------------------------------------
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self._gate.is_set():
+            self.holding.set()
+            await asyncio.to_thread(self._gate.wait, 30.0)
         with self._lock:
             if self._refuse_next > 0:
                 self._refuse_next -= 1
                 self.refused += 1
-                return "451 4.3.0 Mailbox temporarily unavailable, try again later"
+                return self._refusal
             message = BytesParser(policy=policy.default).parsebytes(envelope.content)
-            self._received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self._received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), message, session.peer)
+            )
         return "250 2.0.0 OK: queued"
 
     # --- the server ----------------------------------------------------------------------------
@@ -72,6 +90,7 @@ class SmtpSink:
             return
 
     def stop(self) -> None:
+        self._gate.set()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -87,10 +106,27 @@ class SmtpSink:
 
     # --- what a test reads ---------------------------------------------------------------------
 
-    def refuse_next(self, count: int) -> None:
-        """Answer the next ``count`` DATA commands with 451 (a temporary failure)."""
+    def refuse_next(self, count: int, *, code: int = 451) -> None:
+        """Answer the next ``count`` DATA commands with ``code``: 451 (a temporary failure)
+        or 550 (this mailbox does not exist)."""
         with self._lock:
             self._refuse_next = count
+            self._refusal = REFUSALS[code]
+
+    def hold(self) -> None:
+        """Keep the next DATA waiting (``holding`` is set once one waits) until
+        :meth:`release`."""
+        self.holding.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections delivered the messages accepted so far."""
+        with self._lock:
+            return len({r.peer for r in self._received})
 
     @property
     def messages(self) -> list[EmailMessage]:
