@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from tessera.common.runtime import ServiceRuntime
 from tessera.common.testing import Infra, make_settings, prepare_database
 from tessera.common.testing.broker import eventually, publish_envelope
 from tessera.common.testing.smtp import SmtpSink
+from tessera.common.testing.tokens import TokenMinter
 from tessera.mailer.app import MIGRATIONS, create_app
 from tessera.mailer.settings import Settings as MailerSettings
 
@@ -41,22 +43,48 @@ def mailer_database(infra: Infra) -> None:
 
 
 @pytest.fixture
-def mailer_settings(infra: Infra, mailer_database: None, smtp: SmtpSink) -> MailerSettings:
+def mailer_settings(
+    infra: Infra, mailer_database: None, smtp: SmtpSink, request: pytest.FixtureRequest
+) -> MailerSettings:
+    """``@pytest.mark.mailer_settings(recipient_limit={...})`` changes some for one test."""
+    marker = request.node.get_closest_marker("mailer_settings")
     return make_settings(
         MailerSettings,
         infra,
         smtp={"host": "127.0.0.1", "port": smtp.port, "timeout_s": 5.0},
         driver="smtp",
         public_url=PUBLIC_URL,
+        **(marker.kwargs if marker else {}),
     )
 
 
 @pytest.fixture
-async def mailer_app(mailer_settings: MailerSettings) -> AsyncIterator[FastAPI]:
+def tokens() -> TokenMinter:
+    """Signs access tokens the mailer accepts (in place of auth's JWKS)."""
+    return TokenMinter()
+
+
+@pytest.fixture
+async def mailer_app(
+    mailer_settings: MailerSettings, tokens: TokenMinter
+) -> AsyncIterator[FastAPI]:
     """The mailer running: its consumer is subscribed to this run's queue when this yields."""
-    app = create_app(mailer_settings)
+    app = create_app(mailer_settings, key_source=tokens.key_source)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@pytest.fixture
+async def client(mailer_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP to the running mailer, in-process."""
+    transport = httpx.ASGITransport(app=mailer_app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://mailer") as c:
+        yield c
+
+
+@pytest.fixture
+def superadmin(tokens: TokenMinter) -> dict[str, str]:
+    return tokens.bearer(uuid.uuid4(), roles=["superadmin"])
 
 
 @pytest.fixture

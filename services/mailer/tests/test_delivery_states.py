@@ -106,7 +106,7 @@ async def test_emails_in_a_row_share_one_smtp_connection(
 
 
 async def test_a_permanent_refusal_fails_at_once_and_says_so_on_the_bus(
-    smtp: Any, publish: Any, new_event: Any, query: Any, infra: Infra
+    smtp: Any, publish: Any, new_event: Any, query: Any, infra: Infra, topology: Topology
 ) -> None:
     event = new_event()
     smtp.refuse_next(1, code=550)
@@ -123,6 +123,9 @@ async def test_a_permanent_refusal_fails_at_once_and_says_so_on_the_bus(
     row = await _state(query, event)
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error.startswith("550")
+    letter = await _wait_for_dead_letter(infra, topology, event["id"])
+    assert "refused: 550" in letter.error  # kept for POST /mail/deliveries/{id}/retry
+    assert letter.attempts == 1
     assert failed["type"] == "mailer.delivery.failed"
     assert failed["data"]["permanent"] is True
     assert failed["data"]["event_id"] == event["id"]

@@ -20,9 +20,10 @@ from fastapi import Depends, Request
 
 from tessera.common.db import UnitOfWork
 from tessera.common.http import RequestInfo, current_request
+from tessera.common.problems import Problem
 from tessera.common.revocation import Revocations
 from tessera.common.runtime import ServiceRuntime
-from tessera.common.security import CurrentPrincipal
+from tessera.common.security import CurrentPrincipal, Principal
 
 __all__ = [
     "Caller",
@@ -30,6 +31,7 @@ __all__ = [
     "ClientIP",
     "Revoker",
     "Runtime",
+    "Superadmin",
     "UoW",
     "UserAgent",
     "resource",
@@ -81,6 +83,22 @@ def resource(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 UoW = Annotated[UnitOfWork, Depends(_unit_of_work)]
 Caller = CurrentPrincipal
+
+
+class NotSuperadmin(Problem):
+    status = 403
+    code = "not_superadmin"
+    title = "Only a superadmin may do this"
+
+
+async def _superadmin(caller: CurrentPrincipal) -> Principal:
+    if not caller.is_superadmin:
+        raise NotSuperadmin()
+    return caller
+
+
+Superadmin = Annotated[Principal, Depends(_superadmin)]
+"""The caller, who must hold the ``superadmin`` role (else 403 ``not_superadmin``)."""
 Client = Annotated[RequestInfo, Depends(_client)]
 ClientIP = Annotated[str | None, Depends(_client_ip)]
 UserAgent = Annotated[str | None, Depends(_user_agent)]

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from tessera.common import kit
 from tessera.common.runtime import ServiceRuntime
-from tessera.mailer import handlers, models, service
+from tessera.common.security import KeySource
+from tessera.mailer import api, handlers, models, service
 from tessera.mailer.drivers import ConsoleDriver, MailDriver, SmtpDriver
 from tessera.mailer.events import DeliveryFailed
 from tessera.mailer.rendering import Renderer
@@ -42,19 +43,23 @@ SERVICE = kit.ServiceSpec(
     migrations=MIGRATIONS,
     consumer=handlers.consumer,
     publishes=[DeliveryFailed],
+    routers=[api.router],
     lifespan=_closing_the_driver,
 )
 
 
-def create_app(settings: Settings, *, driver: MailDriver | None = None) -> FastAPI:
-    """The mailer; ``driver`` replaces the one its settings name (tests pass their own)."""
+def create_app(
+    settings: Settings, *, driver: MailDriver | None = None, key_source: KeySource | None = None
+) -> FastAPI:
+    """The mailer; ``driver`` replaces the one its settings name and ``key_source`` auth's
+    JWKS (tests pass their own)."""
     mailer = service.Mailer(
         settings=settings,
         renderer=Renderer(default_locale=settings.default_locale),
         driver=driver
         or (SmtpDriver(settings.smtp) if settings.driver == "smtp" else ConsoleDriver()),
     )
-    return kit.create_app(SERVICE, settings, resources=[mailer])
+    return kit.create_app(SERVICE, settings, resources=[mailer], key_source=key_source)
 
 
 def create_app_from_env() -> FastAPI:

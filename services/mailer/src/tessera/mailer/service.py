@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from tessera.common.consumers import Handling
@@ -50,7 +50,7 @@ from tessera.mailer.events import (
     UserDeleted,
     UserRegistered,
 )
-from tessera.mailer.models import Delivery
+from tessera.mailer.models import Delivery, Suppression
 from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
@@ -68,7 +68,7 @@ __all__ = [
 
 log = structlog.stdlib.get_logger(__name__)
 
-FINISHED = frozenset({"sent", "failed"})
+FINISHED = frozenset({"sent", "failed", "suppressed", "limited"})
 
 
 class _Recipient(Protocol):
@@ -143,19 +143,52 @@ async def send_once(uow: Handling, mail: Mail) -> None:
 
 
 async def deliver(uow: Handling, mails: list[Mail]) -> None:
-    """Record, send and settle each of ``mails``; raise :class:`DeliveryRetry` when one must
-    be tried again (the others are settled first)."""
+    """Record, send and settle each of ``mails``. Then, if one failed, the event goes to the
+    DLQ with the cause (``POST /mail/deliveries/{id}/retry`` replays it from there); if one
+    must be tried again, the transport retries the event (the others are settled)."""
     mailer = uow.get(Mailer)
+    failed: list[str] = []
     retry: list[str] = []
     for mail in mails:
         outcome = await _deliver_one(uow, mailer, mail)
         if outcome is not None:
-            retry.append(outcome)
+            (failed if outcome.final else retry).append(outcome.text)
+    if failed:
+        raise PermanentError("; ".join(failed)[:1000])
     if retry:
         raise DeliveryRetry("; ".join(retry)[:1000])
 
 
-async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> str | None:
+@dataclass(frozen=True)
+class _Unsent:
+    final: bool
+    text: str
+
+
+async def _blocked(uow: Handling, mailer: Mailer, row: Delivery) -> tuple[str, str] | None:
+    """``(status, why)`` when this new delivery must not be sent: a suppressed address, or
+    a recipient past the limit."""
+    suppressed = await uow.session.get(Suppression, row.recipient.strip().lower())
+    if suppressed is not None:
+        return "suppressed", f"address suppressed since {suppressed.created_at:%Y-%m-%d}"
+    limit = mailer.settings.recipient_limit
+    since = datetime.now(UTC) - timedelta(seconds=limit.window_s)
+    recent = await uow.session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.recipient == row.recipient,
+            Delivery.created_at >= since,
+            Delivery.status.in_(("sending", "sent", "retrying")),
+            Delivery.id != row.id,
+        )
+    )
+    if (recent or 0) >= limit.limit:
+        return "limited", f"{recent} emails to this address in the last {limit.window_s} s"
+    return None
+
+
+async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | None:
     envelope = uow.envelope
     did = delivery_id(envelope.id, mail.template, mail.to)
     message_id = f"<{did}@tessera>"
@@ -193,7 +226,12 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> str | None:
             log.info("delivery_already_settled", delivery_id=str(did), status=row.status)
             return None
         if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
-            return f"delivery {did} is being sent by another consumer"
+            return _Unsent(final=False, text=f"delivery {did} is being sent by another consumer")
+        if row.status == "queued" and (blocked := await _blocked(uow, mailer, row)) is not None:
+            row.status, row.last_error, row.updated_at = blocked[0], blocked[1], now
+            await uow.commit()
+            log.info("delivery_not_sent", delivery_id=str(did), status=blocked[0])
+            return None
         if row.status == "sending":
             log.warning(
                 "delivery_outcome_unknown",
@@ -230,6 +268,18 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> str | None:
         else:
             values["last_error"] = str(error)[:2000]
         await uow.session.execute(update(Delivery).where(Delivery.id == did).values(**values))
+        if permanent and invalid is None:
+            # the address hard-failed: later emails to it are not sent (until lifted)
+            await uow.session.execute(
+                insert(Suppression)
+                .values(
+                    address=mail.to.strip().lower(),
+                    reason=str(error)[:2000],
+                    delivery_id=did,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["address"])
+            )
         if status == "failed" and error is not None:
             uow.publish(
                 DeliveryFailed(
@@ -254,10 +304,10 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> str | None:
         permanent=permanent,
         error=str(error)[:500],
     )
-    if status == "failed" and not permanent:
-        # the last attempt: the event goes to the DLQ now, with the cause
-        raise PermanentError(f"email {did} still failing after {attempts} attempts: {error}")
-    return None if status == "failed" else f"email {did}: {error}"
+    if status == "failed":
+        why = "refused" if permanent else f"still failing after {attempts} attempts"
+        return _Unsent(final=True, text=f"email {did} {why}: {error}")
+    return _Unsent(final=False, text=f"email {did}: {error}")
 
 
 def _link(mailer: Mailer, path: str, token: str) -> str:

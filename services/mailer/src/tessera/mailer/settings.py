@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from tessera.common.settings import ServiceSettings
 
-__all__ = ["Settings", "SmtpSettings"]
+__all__ = ["RecipientLimit", "Settings", "SmtpSettings"]
 
 
 class SmtpSettings(BaseModel):
@@ -19,6 +19,14 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     security: Literal["none", "starttls", "tls"] = "none"
     timeout_s: float = Field(default=15.0, gt=0)
+
+
+class RecipientLimit(BaseModel):
+    """At most ``limit`` emails to one address in ``window_s`` (recovery and sign-in link
+    requests must not become a mail bomb); more are recorded as ``limited``, not sent."""
+
+    limit: int = Field(default=10, ge=1)
+    window_s: int = Field(default=3600, ge=1)
 
 
 class Settings(ServiceSettings):
@@ -34,6 +42,7 @@ class Settings(ServiceSettings):
         default="http://localhost:8080", description="base of links put in emails"
     )
     default_locale: str = "en"
+    recipient_limit: RecipientLimit = RecipientLimit()
     delivery_lease_s: float = Field(
         default=120.0,
         gt=0,
