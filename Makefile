@@ -109,3 +109,7 @@ bench-request: install ## one authenticated request against its floor (wrk; READ
 .PHONY: bench
 bench: install ## event latency from commit to consumer (p50/p99 over 1,000 events)
 	$(UV) run --no-sync python bench/event_latency.py --events 1000
+
+.PHONY: bench-mailer
+bench-mailer: install ## emails/s from queued events to SMTP, against aiosmtplib alone
+	$(UV) run --no-sync python bench/mailer.py

@@ -33,9 +33,9 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tessera.common import metrics
-from tessera.common.db import UnitOfWork
+from tessera.common.db import UnitOfWork, pooled_driver
 from tessera.common.messaging.envelope import Envelope, Event, routing_key
-from tessera.common.messaging.inbox import already_claimed, claim
+from tessera.common.messaging.inbox import already_claimed_on, claim, claim_on
 from tessera.common.messaging.rabbit import EventConsumer, Topology
 
 if TYPE_CHECKING:
@@ -201,24 +201,22 @@ def _claimed_after(
     unit of work unopened, claim the event once the handler has returned."""
 
     async def handle(envelope: Envelope, event: Any) -> None:
-        uow = Handling(sessions(), envelope=envelope, outbox=outbox(), resources=resources)
-        async with uow.reading() as session:
-            done = await already_claimed(session, inbox, event_id=envelope.id, consumer=consumer)
+        made = sessions()
+        uow = Handling(made, envelope=envelope, outbox=outbox(), resources=resources)
+        engine = made.kw["bind"]
+        # one statement each, on the driver outside any transaction (no session, no BEGIN)
+        async with pooled_driver(engine) as driver:
+            done = await already_claimed_on(driver, inbox, event_id=envelope.id, consumer=consumer)
         if done:
             log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
             metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
             return
         started = time.perf_counter()
         await fn(uow, event)
-        async with uow:
-            await claim(
-                uow.session,
-                inbox,
-                event_id=envelope.id,
-                consumer=consumer,
-                event_type=envelope.type,
+        async with pooled_driver(engine) as driver:
+            await claim_on(
+                driver, inbox, event_id=envelope.id, consumer=consumer, event_type=envelope.type
             )
-            await uow.commit()
         elapsed = time.perf_counter() - started
         metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
         metrics.observe_processing(consumer, envelope.type, elapsed)

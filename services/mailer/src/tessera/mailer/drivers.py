@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import Protocol
 
 import aiosmtplib
@@ -50,7 +51,7 @@ class PermanentFailure(DeliveryError):
 
 
 class MailDriver(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -71,7 +72,7 @@ class SmtpDriver:
         self._turn = asyncio.Lock()
         self.connections_opened = 0
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         s = self.settings
         with tracer.start_as_current_span(
             "smtp send",
@@ -154,13 +155,14 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
 class ConsoleDriver:
     """Writes the text part to the log; for a laptop without a mail catcher."""
 
-    async def send(self, message: EmailMessage) -> None:
-        body = message.get_body(preferencelist=("plain",))
+    async def send(self, message: Message) -> None:
+        text = next((p for p in message.walk() if p.get_content_type() == "text/plain"), None)
+        payload = text.get_payload(decode=True) if text is not None else b""
         log.info(
             "email_console",
             to=message["To"],
-            subject=message["Subject"],
-            body=body.get_content() if body is not None else "",
+            subject=str(make_header(decode_header(str(message["Subject"])))),
+            body=payload.decode("utf-8", "replace") if isinstance(payload, bytes) else "",
         )
 
     async def close(self) -> None:

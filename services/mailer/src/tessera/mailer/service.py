@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import structlog
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import update
 
 from tessera.common.consumers import Handling
+from tessera.common.db import driver_in_transaction
 from tessera.common.messaging.rabbit import PermanentError
+from tessera.mailer import models
 from tessera.mailer.drivers import DeliveryError, MailDriver, PermanentFailure
 from tessera.mailer.events import (
     AccountLocked,
@@ -50,7 +54,7 @@ from tessera.mailer.events import (
     UserDeleted,
     UserRegistered,
 )
-from tessera.mailer.models import Delivery, Suppression
+from tessera.mailer.models import Delivery
 from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
@@ -94,17 +98,30 @@ class DeliveryRetry(Exception):
     """Some email of the event must be tried again: the transport retries the event."""
 
 
-def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = mailer.settings.from_address
+def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) -> Message:
+    """The email: text and HTML alternatives, UTF-8. Built with ``email.mime`` (the
+    ``compat32`` policy), which takes headers as given where ``EmailMessage`` parses each one
+    (a millisecond an email, most of what building it cost); so every header value here is
+    checked for line breaks first: none may come from user input."""
+    raw = {
+        "From": mailer.settings.from_address,
+        "To": to,
+        "Subject": rendered.subject,
+        "Message-ID": message_id,
+        "Content-Language": rendered.locale,
+    }
+    for key, value in raw.items():
+        if "\r" in value or "\n" in value:
+            raise PermanentFailure(f"{key} would carry a line break")
+    msg = MIMEMultipart("alternative")
+    msg["From"] = formataddr(parseaddr(raw["From"]), charset="utf-8")
     msg["To"] = to
-    msg["Subject"] = rendered.subject
+    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]  # typeshed: str only
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
-    # after the body: set_content() drops every Content-* header set before it
     msg["Content-Language"] = rendered.locale
+    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
     return msg
 
 
@@ -165,25 +182,16 @@ class _Unsent:
     text: str
 
 
-async def _blocked(uow: Handling, mailer: Mailer, row: Delivery) -> tuple[str, str] | None:
+async def _blocked(driver: Any, mailer: Mailer, did: uuid.UUID, to: str) -> tuple[str, str] | None:
     """``(status, why)`` when this new delivery must not be sent: a suppressed address, or
     a recipient past the limit."""
-    suppressed = await uow.session.get(Suppression, row.recipient.strip().lower())
-    if suppressed is not None:
-        return "suppressed", f"address suppressed since {suppressed.created_at:%Y-%m-%d}"
     limit = mailer.settings.recipient_limit
-    since = datetime.now(UTC) - timedelta(seconds=limit.window_s)
-    recent = await uow.session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.recipient == row.recipient,
-            Delivery.created_at >= since,
-            Delivery.status.in_(("sending", "sent", "retrying")),
-            Delivery.id != row.id,
-        )
+    since, recent = await models.blocking(
+        driver, delivery_id=did, recipient=to, window_s=limit.window_s
     )
-    if (recent or 0) >= limit.limit:
+    if since is not None:
+        return "suppressed", f"address suppressed since {since:%Y-%m-%d}"
+    if recent >= limit.limit:
         return "limited", f"{recent} emails to this address in the last {limit.window_s} s"
     return None
 
@@ -193,55 +201,39 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
     did = delivery_id(envelope.id, mail.template, mail.to)
     message_id = f"<{did}@tessera>"
     rendered = mailer.renderer.render(mail.template, mail.locale, mail.context)
-    lease = timedelta(seconds=mailer.settings.delivery_lease_s)
     invalid = _valid_address(mail.to)
 
-    # 1. record and lease (one short transaction)
+    # 1. record and lease (one short transaction); a duplicate handled at the same moment
+    # elsewhere waits on the row's lock for the first one's lease instead of failing
     async with uow:
-        # a duplicate handled at the same moment elsewhere waits here for the first one's
-        # row (and its lease) instead of failing on the primary key
-        await uow.session.execute(
-            insert(Delivery)
-            .values(
-                id=did,
-                event_id=envelope.id,
-                event_type=envelope.type,
-                user_id=mail.user_id,
-                template=mail.template,
-                locale=rendered.locale,
-                recipient=mail.to,
-                subject=rendered.subject,
-                message_id=message_id,
-                status="queued",
-                attempts=0,
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-        row = (
-            await uow.session.execute(select(Delivery).where(Delivery.id == did).with_for_update())
-        ).scalar_one()
-        now = datetime.now(UTC)
-        if row.status in FINISHED:
-            log.info("delivery_already_settled", delivery_id=str(did), status=row.status)
+        driver = await driver_in_transaction(uow.session)
+        row = await models.record_delivery(
+            driver,
+            {
+                "id": did, "event_id": envelope.id, "event_type": envelope.type,
+                "user_id": mail.user_id, "template": mail.template, "locale": rendered.locale,
+                "recipient": mail.to, "subject": rendered.subject, "message_id": message_id,
+            },
+        )  # fmt: skip
+        status = row["status"]
+        if status in FINISHED:
+            log.info("delivery_already_settled", delivery_id=str(did), status=status)
             return None
-        if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
+        if status == "sending" and row["leased"]:
             return _Unsent(final=False, text=f"delivery {did} is being sent by another consumer")
-        if row.status == "queued" and (blocked := await _blocked(uow, mailer, row)) is not None:
-            row.status, row.last_error, row.updated_at = blocked[0], blocked[1], now
+        if status == "queued" and (blocked := await _blocked(driver, mailer, did, mail.to)):
+            await models.mark_delivery(driver, did, *blocked)
             await uow.commit()
             log.info("delivery_not_sent", delivery_id=str(did), status=blocked[0])
             return None
-        if row.status == "sending":
+        if status == "sending":
             log.warning(
                 "delivery_outcome_unknown",
                 delivery_id=str(did),
                 message_id=message_id,
                 detail="a consumer died while sending it; sending again with its Message-ID",
             )
-        row.status, row.lease_until, row.updated_at = "sending", now + lease, now
-        row.attempts += 1
-        attempts = row.attempts
+        attempts = await models.lease_delivery(driver, did, mailer.settings.delivery_lease_s)
         await uow.commit()
 
     # 2. send, no transaction open
@@ -261,25 +253,13 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
     final = error is None or permanent or attempts >= mailer.max_attempts
     status = "sent" if error is None else ("failed" if final else "retrying")
     async with uow:
-        now = datetime.now(UTC)
-        values: dict[str, Any] = {"status": status, "lease_until": None, "updated_at": now}
-        if error is None:
-            values["sent_at"] = now
-        else:
-            values["last_error"] = str(error)[:2000]
-        await uow.session.execute(update(Delivery).where(Delivery.id == did).values(**values))
+        driver = await driver_in_transaction(uow.session)
+        await models.settle_delivery(
+            driver, did, status, None if error is None else str(error)[:2000]
+        )
         if permanent and invalid is None:
             # the address hard-failed: later emails to it are not sent (until lifted)
-            await uow.session.execute(
-                insert(Suppression)
-                .values(
-                    address=mail.to.strip().lower(),
-                    reason=str(error)[:2000],
-                    delivery_id=did,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["address"])
-            )
+            await models.suppress(driver, mail.to, str(error)[:2000], did)
         if status == "failed" and error is not None:
             uow.publish(
                 DeliveryFailed(

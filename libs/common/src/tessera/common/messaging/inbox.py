@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import (
@@ -13,14 +14,13 @@ from sqlalchemy import (
     String,
     Table,
     func,
-    select,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.common.db import driver_in_transaction
 
-__all__ = ["already_claimed", "claim", "inbox_table"]
+__all__ = ["already_claimed_on", "claim", "claim_on", "inbox_table"]
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -35,6 +35,10 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+def _name(table: Table) -> str:
+    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+
 async def claim(
     session: AsyncSession, table: Table, *, event_id: uuid.UUID, consumer: str, event_type: str
 ) -> bool:
@@ -44,11 +48,20 @@ async def claim(
     then sees the conflict, so two replicas never both proceed. Sent on the asyncpg
     connection of the session's transaction, untraced (the consumer's span covers it).
     """
-    name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
     driver = await driver_in_transaction(session)
+    return await claim_on(
+        driver, table, event_id=event_id, consumer=consumer, event_type=event_type
+    )
+
+
+async def claim_on(
+    driver: Any, table: Table, *, event_id: uuid.UUID, consumer: str, event_type: str
+) -> bool:
+    """:func:`claim` on an asyncpg connection: in its transaction if it has one, else a
+    statement that commits on its own."""
     with suppress_instrumentation():
         claimed = await driver.fetchval(
-            f"INSERT INTO {name} (event_id, consumer, event_type) VALUES ($1, $2, $3) "  # noqa: S608 (a table name of ours)
+            f"INSERT INTO {_name(table)} (event_id, consumer, event_type) VALUES ($1, $2, $3) "  # noqa: S608 (a table name of ours)
             "ON CONFLICT DO NOTHING RETURNING true",
             event_id,
             consumer,
@@ -57,11 +70,14 @@ async def claim(
     return claimed is not None
 
 
-async def already_claimed(
-    session: AsyncSession, table: Table, *, event_id: uuid.UUID, consumer: str
+async def already_claimed_on(
+    driver: Any, table: Table, *, event_id: uuid.UUID, consumer: str
 ) -> bool:
     """Whether ``consumer`` has claimed ``event_id`` (a read; the claim itself is :func:`claim`)."""
-    found = await session.execute(
-        select(table.c.event_id).where(table.c.event_id == event_id, table.c.consumer == consumer)
-    )
-    return found.first() is not None
+    with suppress_instrumentation():
+        found = await driver.fetchval(
+            f"SELECT true FROM {_name(table)} WHERE event_id = $1 AND consumer = $2",  # noqa: S608
+            event_id,
+            consumer,
+        )
+    return found is not None
