@@ -110,8 +110,14 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
     assert letter.routing_key == "probe.thing.happened.v1"
     # once in the main queue, then delivery_limit + 1 deliveries in quarantine
     assert crashes == probe.topology.delivery_limit + 2, crashes
-    assert await probe.message_count(probe.topology.queue) == 0
-    assert await probe.message_count(probe.topology.quarantine) == 0
+    # a fine message handled (recorded) whose ack had not left when the consumer was
+    # stopped comes back: a redelivery the inbox absorbs, never an unhandled one
+    back = [
+        json.loads(m.body)["data"]["label"]
+        for queue in (probe.topology.queue, probe.topology.quarantine)
+        for m in await probe.take_all(queue, expect=0)
+    ]
+    assert set(back) <= set(fine), back
 
 
 # --- nothing unroutable is lost --------------------------------------------------------------

@@ -176,13 +176,14 @@ def deliveries(query: Query) -> Deliveries:
 
 @pytest.fixture
 def wait_for_deliveries(deliveries: Deliveries) -> Deliveries:
-    """The delivery rows of an event once there are ``count`` of them (the commit follows
-    the SMTP hand-over, so the row can trail the email by a moment)."""
+    """The delivery rows of an event once there are ``count`` of them, each settled (the
+    outcome is committed after the SMTP hand-over, so it can trail the email by a moment)."""
 
     async def _wait(event_id: str, count: int = 1) -> list[Any]:
         async def enough() -> list[Any]:
             rows = await deliveries(event_id)
-            return rows if len(rows) >= count else []
+            settled = all(r.status not in ("queued", "sending") for r in rows)
+            return rows if len(rows) >= count and settled else []
 
         rows: list[Any] = await eventually(enough, timeout=WAIT_S, what=f"{count} delivery row(s)")
         return rows

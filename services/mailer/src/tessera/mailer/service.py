@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
@@ -295,9 +295,14 @@ def _link(mailer: Mailer, path: str, token: str) -> str:
     return f"{mailer.settings.public_url.rstrip('/')}/{path}#token={quote(token)}"
 
 
-def _when(iso: str) -> str:
-    """``2026-01-02T03:04:05+00:00`` as ``2026-01-02 03:04 UTC`` (empty stays empty)."""
-    return iso[:16].replace("T", " ") + " UTC" if iso else ""
+def _when(iso: str) -> datetime | str:
+    """An event's ISO 8601 instant as a datetime, which the renderer writes for the email's
+    locale (an empty or unreadable value stays a string, written as it is)."""
+    try:
+        value = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _greeting(event: _Recipient) -> dict[str, Any]:
