@@ -127,6 +127,28 @@ async def test_a_refused_address_is_suppressed_until_a_superadmin_lifts_it(
     assert len(smtp.to(address)) == 1
 
 
+async def _refused_for_good(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    *,
+    smtp: Any,
+    publish: Any,
+    event: dict[str, Any],
+    query: Any,
+    infra: Infra,
+    topology: Topology,
+) -> dict[str, Any]:
+    """Publish ``event``, have its email refused with a 550, and return its delivery as the
+    log shows it once the event is in the DLQ."""
+    smtp.refuse_next(1, code=550)
+    await publish(event)
+    await _settled(query, event, "failed")
+    await _wait_for_dead_letter(infra, topology, event["id"])
+    listed = await client.get("/mail/deliveries", params={"event_id": event["id"]}, headers=headers)
+    [delivery] = listed.json()["items"]
+    return dict(delivery)
+
+
 async def test_a_failed_email_is_sent_again_from_the_dlq_on_request(
     client: httpx.AsyncClient,
     superadmin: dict[str, str],
@@ -139,13 +161,10 @@ async def test_a_failed_email_is_sent_again_from_the_dlq_on_request(
 ) -> None:
     event = new_event()
     address = event["data"]["email"]
-    smtp.refuse_next(1, code=550)
-    await publish(event)
-    await _settled(query, event, "failed")
-    await _wait_for_dead_letter(infra, topology, event["id"])
-    [delivery] = (
-        await client.get("/mail/deliveries", params={"event_id": event["id"]}, headers=superadmin)
-    ).json()["items"]
+    delivery = await _refused_for_good(
+        client, superadmin, smtp=smtp, publish=publish, event=event, query=query, infra=infra,
+        topology=topology,
+    )  # fmt: skip
 
     # the address is suppressed by the refusal: retrying first would only suppress it
     await client.delete(f"/mail/suppressions/{address}", headers=superadmin)
@@ -177,14 +196,11 @@ async def test_a_failed_email_whose_event_left_the_dlq_cannot_be_retried(
     from tessera.common.testing.broker import take
 
     event = new_event()
-    smtp.refuse_next(1, code=550)
-    await publish(event)
-    await _settled(query, event, "failed")
-    await _wait_for_dead_letter(infra, topology, event["id"])
+    delivery = await _refused_for_good(
+        client, superadmin, smtp=smtp, publish=publish, event=event, query=query, infra=infra,
+        topology=topology,
+    )  # fmt: skip
     await take(infra.rabbitmq, topology.dlq, expect=1)  # an operator purged it
-    [delivery] = (
-        await client.get("/mail/deliveries", params={"event_id": event["id"]}, headers=superadmin)
-    ).json()["items"]
 
     retried = await client.post(f"/mail/deliveries/{delivery['id']}/retry", headers=superadmin)
 

@@ -153,6 +153,18 @@ class Consumer:
         return transport
 
 
+def _duplicate(consumer: str, envelope: Envelope) -> None:
+    log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
+    metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
+
+
+def _handled(consumer: str, envelope: Envelope, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
+    metrics.observe_processing(consumer, envelope.type, elapsed)
+    log.debug("event_effect_committed", consumer=consumer, duration_ms=round(elapsed * 1000, 2))
+
+
 def _claimed(
     fn: Handler,
     consumer: str,
@@ -172,18 +184,12 @@ def _claimed(
                 event_type=envelope.type,
             )
             if not first:
-                log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
-                metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
+                _duplicate(consumer, envelope)
                 return
             started = time.perf_counter()
             await fn(uow, event)
             await uow.commit()
-            elapsed = time.perf_counter() - started
-            metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
-            metrics.observe_processing(consumer, envelope.type, elapsed)
-            log.debug(
-                "event_effect_committed", consumer=consumer, duration_ms=round(elapsed * 1000, 2)
-            )
+            _handled(consumer, envelope, started)
 
     handle.__name__ = getattr(fn, "__name__", "handle")
     return handle
@@ -208,8 +214,7 @@ def _claimed_after(
         async with pooled_driver(engine) as driver:
             done = await already_claimed_on(driver, inbox, event_id=envelope.id, consumer=consumer)
         if done:
-            log.info("event_already_handled", consumer=consumer, event_id=str(envelope.id))
-            metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "duplicate").inc()
+            _duplicate(consumer, envelope)
             return
         started = time.perf_counter()
         await fn(uow, event)
@@ -217,9 +222,7 @@ def _claimed_after(
             await claim_on(
                 driver, inbox, event_id=envelope.id, consumer=consumer, event_type=envelope.type
             )
-        elapsed = time.perf_counter() - started
-        metrics.EVENTS_CONSUMED.labels(consumer, envelope.type, "handled").inc()
-        metrics.observe_processing(consumer, envelope.type, elapsed)
+        _handled(consumer, envelope, started)
 
     handle.__name__ = getattr(fn, "__name__", "handle")
     return handle

@@ -6,20 +6,23 @@ while the mailer talks SMTP. :func:`deliver` does, for each email of the event:
 1. *record and lease* — one short transaction inserts the delivery (``queued``; its id and
    Message-ID are derived from the event id, the template and the recipient, so a redelivered
    event, or a second replica handling a duplicate of it, finds the same row) and, under the
-   row's lock, leases it (``sending``, ``lease_until``) unless it is ``sent`` or ``failed``
-   (nothing to do) or leased by someone else right now (the event is retried later);
+   row's lock, leases it (``sending``, ``lease_until``) unless it is settled already (nothing
+   to do), leased by someone else right now (the event is retried later), or new and to a
+   suppressed address or a recipient past the limit (``suppressed``, ``limited``: not sent);
 2. *send* — outside any transaction;
-3. *record the outcome* — ``sent``; or ``retrying`` and the event is retried (after the last
-   retry the delivery is ``failed`` and the event is dead-lettered with the cause); or
-   ``failed`` at once for a permanent refusal. A failure publishes ``mailer.delivery.failed``.
+3. *record the outcome* — ``sent``; or ``retrying`` and the event is retried; or ``failed``,
+   at once for a permanent refusal (the address is then suppressed), or after the last retry.
+   A failed delivery publishes ``mailer.delivery.failed`` and its event is dead-lettered with
+   the cause, where ``POST /mail/deliveries/{id}/retry`` finds it.
 
 **The one window.** If the process dies after the server accepted an email and before step 3
-committed, the row stays ``sending``. The event was not acknowledged, so RabbitMQ delivers it
-again; once the lease has run out (``MAILER__DELIVERY_LEASE_S``) the email is sent a second
-time, with the same Message-ID (mail clients and servers that deduplicate by Message-ID show
-it once), and ``delivery_outcome_unknown`` is logged with the delivery id. Resending is the
-chosen side of the window: a lost sign-in or reset link locks a user out, a duplicate does
-not. ``tests/test_delivery_states.py`` makes the window happen and counts it.
+committed (or the database refused the outcome), the row stays ``sending``. The event was not
+acknowledged, so RabbitMQ delivers it again; once the lease has run out
+(``MAILER__DELIVERY_LEASE_S``) the email is sent a second time, with the same Message-ID
+(mail clients and servers that deduplicate by Message-ID show it once), and
+``delivery_outcome_unknown`` is logged with the delivery id. Resending is the chosen side of
+the window: a lost sign-in or reset link locks a user out, a duplicate does not.
+``tests/test_delivery_states.py`` makes the window happen and counts it.
 """
 
 from __future__ import annotations
