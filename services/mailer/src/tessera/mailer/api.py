@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.common.deps import Runtime, Superadmin, UoW
 from tessera.common.pagination import Page, Paging
-from tessera.mailer import admin
+from tessera.common.problems import Problem
+from tessera.mailer import admin, service
 
-__all__ = ["router"]
+__all__ = ["router", "templates"]
 
 router = APIRouter(prefix="/mail", tags=["deliveries"])
 
@@ -158,3 +160,73 @@ async def lift_suppression(
     uow: UoW, caller: Superadmin, address: Annotated[str, Path(max_length=320)]
 ) -> None:
     await admin.lift_suppression(uow, address)
+
+
+class TemplateOut(BaseModel):
+    name: str = Field(examples=["verify_email"])
+    locales: list[str] = Field(description="languages it is written in", examples=[["en", "fi"]])
+
+
+class PreviewOut(BaseModel):
+    name: str
+    locale: str = Field(description="the language rendered (the one asked for, or its fallback)")
+    subject: str
+    text: str
+    html: str
+
+
+templates = APIRouter(prefix="/mail", tags=["templates"])
+
+
+@templates.get("/templates", summary="The emails the mailer sends", responses=FORBIDDEN)
+async def list_templates(runtime: Runtime, caller: Superadmin, page: Paging) -> Page[TemplateOut]:
+    mailer = runtime.get(service.Mailer)
+    names = service.MAIL_TEMPLATES
+    shown = names[page.offset : page.offset + page.limit]
+    items = [TemplateOut(name=n, locales=mailer.renderer.locales(n)) for n in shown]
+    return Page.of(items, len(names), page)
+
+
+@templates.get(
+    "/templates/{name}/preview",
+    response_model=PreviewOut,
+    summary="One email rendered with sample data",
+    description=(
+        "Without `part`, the subject and both parts as JSON; `part=html` or `part=text` "
+        "answers that part alone (`text/html` or `text/plain`), as a mail client shows it."
+    ),
+    responses=FORBIDDEN
+    | {
+        200: {"content": {"text/html": {}, "text/plain": {}}},
+        404: {"description": "no such template"},
+    },
+)
+async def preview_template(
+    runtime: Runtime,
+    caller: Superadmin,
+    name: Annotated[str, Path(max_length=100)],
+    locale: Annotated[str, Query(max_length=35, examples=["fi"])] = "en",
+    part: Annotated[Literal["html", "text"] | None, Query()] = None,
+) -> Any:
+    mailer = runtime.get(service.Mailer)
+    if name not in service.MAIL_TEMPLATES:
+        raise TemplateNotFound(f"no template {name!r}")
+    rendered = mailer.renderer.render(name, locale, service.sample_context(mailer, name))
+    language = {"Content-Language": rendered.locale}
+    if part == "html":
+        return HTMLResponse(rendered.html, headers=language)
+    if part == "text":
+        return PlainTextResponse(rendered.text, headers=language)
+    return PreviewOut(
+        name=name,
+        locale=rendered.locale,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+    )
+
+
+class TemplateNotFound(Problem):
+    status = 404
+    code = "template_not_found"
+    title = "No such template"

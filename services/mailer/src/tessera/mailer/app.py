@@ -43,7 +43,7 @@ SERVICE = kit.ServiceSpec(
     migrations=MIGRATIONS,
     consumer=handlers.consumer,
     publishes=[DeliveryFailed],
-    routers=[api.router],
+    routers=[api.router, api.templates],
     lifespan=_closing_the_driver,
 )
 

@@ -47,6 +47,11 @@ class Renderer:
             enable_async=False,
         )
 
+    def locales(self, name: str) -> list[str]:
+        """The languages ``name`` is written in (a folder holding its subject)."""
+        root = Path(self.env.loader.searchpath[0])  # type: ignore[union-attr]
+        return sorted(p.parent.name for p in root.glob(f"*/{name}.subject.j2"))
+
     def render(self, name: str, locale: str, context: dict[str, Any]) -> Rendered:
         for candidate in dict.fromkeys([locale, locale.split("-")[0], self.default_locale]):
             try:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
@@ -62,10 +62,12 @@ from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
 __all__ = [
+    "MAIL_TEMPLATES",
     "DeliveryRetry",
     "Mail",
     "Mailer",
     "deliver",
+    "sample_context",
     "send_login_link",
     "send_once",
     "send_password_changed",
@@ -371,3 +373,32 @@ async def forget_user(uow: Handling, event: UserDeleted) -> None:
     await uow.session.execute(
         update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
     )
+
+
+def sample_context(mailer: Mailer, template: str) -> dict[str, Any]:
+    """What a template is rendered with in a preview: the fields its event would give."""
+    now = datetime.now(UTC)
+    base = mailer.settings.public_url.rstrip("/")
+    greeting = {"full_name": "Ada Lovelace", "email": "ada@example.org"}
+    samples: dict[str, dict[str, Any]] = {
+        "verify_email": {"link": _link(mailer, "verify-email", "sample-token"),
+                         "expires": now + timedelta(days=1)},
+        "password_reset": {"link": _link(mailer, "reset-password", "sample-token"),
+                           "expires": now + timedelta(minutes=15)},
+        "login_link": {"link": _link(mailer, "login-link", "sample-token"),
+                       "expires": now + timedelta(minutes=15)},
+        "password_changed": {"changed_at": now, "recover_url": f"{base}/forgot-password"},
+        "account_locked": {"locked_until": now + timedelta(minutes=5),
+                           "recover_url": f"{base}/forgot-password"},
+    }  # fmt: skip
+    return greeting | samples[template]
+
+
+MAIL_TEMPLATES = (
+    "verify_email",
+    "password_reset",
+    "login_link",
+    "password_changed",
+    "account_locked",
+)
+"""Every email the mailer sends (the names of its templates)."""
