@@ -89,6 +89,12 @@ class SmtpSink:
             self._controller, self.port = controller, port
             return
 
+    def restart(self) -> None:
+        """Start again on the same port, after :meth:`stop` (a mail server back up)."""
+        controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=5.0)
+        controller.start()
+        self._controller = controller
+
     def stop(self) -> None:
         self._gate.set()
         if self._controller is not None:
