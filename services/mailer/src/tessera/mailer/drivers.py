@@ -1,4 +1,4 @@
-"""Ways to hand an email over: SMTP (aiosmtplib) or the console (development).
+"""Ways to hand an email over: SMTP (aiosmtplib), ``.eml`` files, or the console (development).
 
 A driver either returns (the server accepted the message) or raises one of two errors, and
 the delivery's next state follows from which:
@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from email.header import decode_header, make_header
 from email.message import Message
+from email.policy import compat32
+from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
@@ -28,6 +31,7 @@ from tessera.mailer.settings import SmtpSettings
 __all__ = [
     "ConsoleDriver",
     "DeliveryError",
+    "FileDriver",
     "MailDriver",
     "PermanentFailure",
     "SmtpDriver",
@@ -35,6 +39,7 @@ __all__ = [
 ]
 
 log = structlog.stdlib.get_logger(__name__)
+SMTP_POLICY = compat32.clone(linesep="\r\n")
 tracer = trace.get_tracer("tessera.mailer.smtp")
 
 
@@ -164,6 +169,32 @@ class ConsoleDriver:
             subject=str(make_header(decode_header(str(message["Subject"])))),
             body=payload.decode("utf-8", "replace") if isinstance(payload, bytes) else "",
         )
+
+    async def close(self) -> None:
+        return None
+
+
+class FileDriver:
+    """Writes each email as ``<Message-ID>.eml`` into a folder (a mail client opens it), for
+    development and for systems that pick mail up from a spool. Written to a temporary name
+    and renamed, so a reader never sees half an email; the same Message-ID overwrites."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def send(self, message: Message) -> None:
+        name = re.sub(r"[^A-Za-z0-9@._-]", "", str(message["Message-ID"] or "")) or "message"
+        data = message.as_bytes(policy=SMTP_POLICY)
+        try:
+            await asyncio.to_thread(self._write, f"{name}.eml", data)
+        except OSError as exc:
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(self.directory / name)
 
     async def close(self) -> None:
         return None

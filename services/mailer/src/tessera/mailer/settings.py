@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -35,7 +36,11 @@ class Settings(ServiceSettings):
         env_prefix="MAILER__", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
-    driver: Literal["smtp", "console"] = "smtp"
+    driver: Literal["smtp", "console", "file"] = "smtp"
+    file_directory: Path = Field(
+        default=Path(".run/mail"),
+        description="where the file driver writes one .eml file per email",
+    )
     smtp: SmtpSettings = SmtpSettings()
     from_address: str = "Tessera <no-reply@tessera.local>"
     public_url: str = Field(
