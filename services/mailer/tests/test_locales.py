@@ -65,7 +65,7 @@ async def test_each_email_arrives_in_the_language_the_event_asks_for(
         if token_field is not None:
             link += f"#token={data[token_field]}"
         assert link in text
-        assert f'href="{link}"' in html or link in html
+        assert f'href="{link}"' in html
         assert "Zoë <b>Ødegaard</b>" in text  # the text part is plain text
         assert "Zoë &lt;b&gt;Ødegaard&lt;/b&gt;" in html  # the name cannot inject markup
         assert "<b>Ødegaard" not in html

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,6 +34,7 @@ __all__ = [
     "driver_in_transaction",
     "make_metadata",
     "pooled_driver",
+    "qualified_name",
     "reading_sessions",
     "schema_is_migrated",
 ]
@@ -94,6 +95,12 @@ class _ReadingSession(Session):
 @event.listens_for(_ReadingSession, "before_flush")
 def _refuse_flush(session: Session, *_: Any) -> None:
     raise RuntimeError("a reading session writes nothing: use `async with uow:` to change rows")
+
+
+def qualified_name(table: Table) -> str:
+    """``"schema"."name"``, quoted, for the kernel's SQL written for asyncpg."""
+    name = f'"{table.name}"'
+    return f'"{table.schema}".{name}' if table.schema else name
 
 
 @contextlib.asynccontextmanager

@@ -40,6 +40,7 @@ class Rendered:
 class Renderer:
     def __init__(self, *, default_locale: str = "en", directory: Path = TEMPLATES) -> None:
         self.default_locale = default_locale
+        self.directory = directory
         self.env = Environment(
             loader=FileSystemLoader(directory),
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
@@ -49,8 +50,7 @@ class Renderer:
 
     def locales(self, name: str) -> list[str]:
         """The languages ``name`` is written in (a folder holding its subject)."""
-        root = Path(self.env.loader.searchpath[0])  # type: ignore[union-attr]
-        return sorted(p.parent.name for p in root.glob(f"*/{name}.subject.j2"))
+        return sorted(p.parent.name for p in self.directory.glob(f"*/{name}.subject.j2"))
 
     def render(self, name: str, locale: str, context: dict[str, Any]) -> Rendered:
         for candidate in dict.fromkeys([locale, locale.split("-")[0], self.default_locale]):

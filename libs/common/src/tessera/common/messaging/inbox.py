@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.common.db import driver_in_transaction
+from tessera.common.db import driver_in_transaction, qualified_name
 
 __all__ = ["already_claimed_on", "claim", "claim_on", "inbox_table"]
 
@@ -33,10 +33,6 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("event_id", "consumer"),
     )
-
-
-def _name(table: Table) -> str:
-    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
 
 
 async def claim(
@@ -61,8 +57,8 @@ async def claim_on(
     statement that commits on its own."""
     with suppress_instrumentation():
         claimed = await driver.fetchval(
-            f"INSERT INTO {_name(table)} (event_id, consumer, event_type) VALUES ($1, $2, $3) "  # noqa: S608 (a table name of ours)
-            "ON CONFLICT DO NOTHING RETURNING true",
+            f"INSERT INTO {qualified_name(table)} (event_id, consumer, event_type) "  # noqa: S608
+            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
             event_id,
             consumer,
             event_type,
@@ -76,7 +72,7 @@ async def already_claimed_on(
     """Whether ``consumer`` has claimed ``event_id`` (a read; the claim itself is :func:`claim`)."""
     with suppress_instrumentation():
         found = await driver.fetchval(
-            f"SELECT true FROM {_name(table)} WHERE event_id = $1 AND consumer = $2",  # noqa: S608
+            f"SELECT true FROM {qualified_name(table)} WHERE event_id = $1 AND consumer = $2",  # noqa: S608
             event_id,
             consumer,
         )

@@ -60,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tessera.common.db import pooled_driver
+from tessera.common.db import pooled_driver, qualified_name
 from tessera.common.messaging.envelope import Envelope, Event
 from tessera.common.telemetry import current_trace_headers
 
@@ -107,7 +107,7 @@ class _RelaySql:
 
     @classmethod
     def for_table(cls, table: Table) -> _RelaySql:
-        t = _qualified(table)
+        t = qualified_name(table)
         columns = ", ".join(OutboxRow._fields)
         return cls(
             # the rows due the longest, skipping those another relay holds, leased at once
@@ -178,7 +178,7 @@ class Outbox:
         self.producer = producer
         self._wakeup = asyncio.Event()
         self._insert_sql = (
-            f"INSERT INTO {_qualified(table)} "  # noqa: S608 (our table)
+            f"INSERT INTO {qualified_name(table)} "  # noqa: S608 (our table)
             "(event_id, event_type, routing_key, payload, headers) VALUES ($1, $2, $3, $4, $5)"
         )
 
@@ -197,10 +197,7 @@ class Outbox:
             for row in rows
         ]
         with suppress_instrumentation():
-            if len(args) == 1:
-                await driver.execute(self._insert_sql, *args[0])
-            else:
-                await driver.executemany(self._insert_sql, args)
+            await driver.executemany(self._insert_sql, args)
 
     def row_for(self, event: Event, *, subject: str) -> dict[str, Any]:
         envelope = Envelope.wrap(event, producer=self.producer, subject=subject)
@@ -264,12 +261,6 @@ async def _untraced() -> AsyncIterator[None]:
     spans, children of each row's stored trace) are what a trace shows."""
     with suppress_instrumentation():
         yield
-
-
-def _qualified(table: Table) -> str:
-    """``"schema"."name"``, quoted, for SQL written by hand."""
-    name = f'"{table.name}"'
-    return f'"{table.schema}".{name}' if table.schema else name
 
 
 def _seconds(value: Any) -> Any:
