@@ -90,37 +90,42 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
         await probe.publish_envelope(_envelope(label))
 
     crashes = 0
+    last_crash = time.monotonic()
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             assert process.returncode == 17, process.stdout.read() if process.stdout else ""
             crashes += 1
+            last_crash = time.monotonic()
             process = start()
         handled = set(record.read_text().split())
-        if handled >= set(fine) and await probe.message_count(probe.topology.dlq) == 1:
+        settled = (
+            handled >= set(fine)
+            and await probe.message_count(probe.topology.dlq) >= 1
+            and await probe.message_count(probe.topology.queue) == 0
+            and await probe.message_count(probe.topology.quarantine) == 0
+        )
+        if settled and time.monotonic() - last_crash > 1.5:  # and no copy still in flight
             break
         await asyncio.sleep(0.2)
     process.terminate()
     process.wait(timeout=10)
 
     assert set(record.read_text().split()) == set(fine), "a message behind the poison was lost"
-    [letter] = await list_dead_letters(probe.amqp_url, probe.topology)
-    assert letter.message_id == str(crash.id)
-    assert "delivery_limit" in letter.error, letter.error
-    assert letter.routing_key == "probe.thing.happened.v1"
-    # once in the main queue, then delivery_limit + 1 deliveries in quarantine; under load one
-    # more was seen once (RabbitMQ can hand the message out again before it has counted the
-    # dead consumer's return): the promise is that the limit bounds the crashes
-    limit = probe.topology.delivery_limit
-    assert limit + 2 <= crashes <= limit + 3, crashes
-    # a fine message handled (recorded) whose ack had not left when the consumer was
-    # stopped comes back: a redelivery the inbox absorbs, never an unhandled one
-    back = [
-        json.loads(m.body)["data"]["label"]
-        for queue in (probe.topology.queue, probe.topology.quarantine)
-        for m in await probe.take_all(queue, expect=0)
-    ]
-    assert set(back) <= set(fine), back
+    letters = await list_dead_letters(probe.amqp_url, probe.topology)
+    # a crash between moving the poison to quarantine and acking its main-queue copy brings
+    # that copy back: at most one more copy, dead-lettered like the first (nothing lost)
+    assert 1 <= len(letters) <= 2, letters
+    for letter in letters:
+        assert letter.message_id == str(crash.id)
+        assert "delivery_limit" in letter.error, letter.error
+        assert letter.routing_key == "probe.thing.happened.v1"
+    # each copy: delivery_limit + 1 deliveries in quarantine (one more was seen once, when
+    # RabbitMQ handed it out before counting the dead consumer's return), plus the main queue
+    limit, copies = probe.topology.delivery_limit, len(letters)
+    assert copies * (limit + 1) + 1 <= crashes <= copies * (limit + 2) + 1, (crashes, copies)
+    assert await probe.message_count(probe.topology.queue) == 0
+    assert await probe.message_count(probe.topology.quarantine) == 0
 
 
 # --- nothing unroutable is lost --------------------------------------------------------------
