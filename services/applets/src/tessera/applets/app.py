@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tessera.applets import models
+from tessera.applets.events import PUBLISHED
 from tessera.applets.settings import Settings
 from tessera.common import kit
 
@@ -26,6 +27,7 @@ SERVICE = kit.ServiceSpec(
     settings=Settings,
     tables=models.messaging,
     migrations=MIGRATIONS,
+    publishes=PUBLISHED,
 )
 
 
