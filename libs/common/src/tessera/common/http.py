@@ -43,6 +43,7 @@ __all__ = [
     "RequestInfo",
     "create_service_app",
     "current_request",
+    "field_errors",
     "problem_response",
 ]
 
@@ -78,7 +79,8 @@ def problem_response(
     )
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Each invalid input as `{field, in, message, type}` (what a 422 problem lists)."""
     errors = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
@@ -126,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
+        errors = field_errors(exc)
         fields = ", ".join(e["field"] for e in errors)
         return problem_response(
             request,
