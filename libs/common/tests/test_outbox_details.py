@@ -277,8 +277,9 @@ async def test_a_published_row_is_the_envelope_with_its_ids_type_and_own_headers
     assert headers.get("tracestate") != "vendor=stored"
     envelope = json.loads(first.body)
     assert (envelope["type"], envelope["id"]) == ("probe.thing.happened", str(rows[good].event_id))
-    assert b", " not in first.body, "compact JSON"
-    assert b": " not in first.body, "compact JSON"
+    # the stored jsonb's text as PostgreSQL renders it (", " and ": ", its own key order):
+    # the relay never parses and encodes an event again (an applet's is half a megabyte)
+    assert first.body.decode() == json.dumps(envelope)
 
     second = by_id[str(rows[bad].event_id)]
     assert second.correlation_id == str(rows[bad].event_id), "the event's id, not the header"

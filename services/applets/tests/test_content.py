@@ -91,7 +91,9 @@ async def test_replacing_keeps_the_ids_sent_back_and_publishes_the_next_version(
         f"/applets/{created['id']}/versions/1.0.1/changes", headers=world.headers(ada)
     )
     assert changes.status_code == 200
-    assert "Item 'diary' of activity 'Daily check' renamed to 'journal'" in changes.json()["changes"]
+    assert (
+        "Item 'diary' of activity 'Daily check' renamed to 'journal'" in changes.json()["changes"]
+    )
     assert any("'added'" in line and "added" in line for line in changes.json()["changes"])
 
 
@@ -330,7 +332,9 @@ async def test_a_revoked_membership_outweighs_the_token_that_still_claims_it(wor
     )
 
     response = await world.client.post(
-        "/applets", json=example_applet(str(org)), headers=world.headers(bob)  # still claims it
+        "/applets",
+        json=example_applet(str(org)),
+        headers=world.headers(bob),  # still claims it
     )
 
     assert response.status_code == 403
@@ -419,9 +423,7 @@ async def test_the_list_is_searched_filtered_and_paginated(world: World) -> None
         "/applets", params={"role": "respondent", "organisation_id": str(org)},
         headers=world.headers(ada),
     )  # fmt: skip
-    percent = await world.client.get(
-        "/applets", params={"name": "%"}, headers=world.headers(ada)
-    )
+    percent = await world.client.get("/applets", params={"name": "%"}, headers=world.headers(ada))
 
     assert page.status_code == 200
     assert page.json()["total"] == 3
@@ -439,9 +441,7 @@ async def test_publishing_and_concealing_are_not_versions_but_are_published(
     org = await world.organisation(ada)
     created = await world.applet(ada, org)
 
-    shown = await world.client.post(
-        f"/applets/{created['id']}/publish", headers=world.headers(ada)
-    )
+    shown = await world.client.post(f"/applets/{created['id']}/publish", headers=world.headers(ada))
     hidden = await world.client.post(
         f"/applets/{created['id']}/conceal", headers=world.headers(ada)
     )

@@ -193,6 +193,13 @@ class UnitOfWork:
             raise RuntimeError("this unit of work has no outbox")
         self._pending.append(self._outbox.row_for(event, subject=subject))
 
+    def publish_json(self, kind: type[Event], data: str, *, subject: str) -> None:
+        """Append an event of ``kind`` whose data is already JSON text (see
+        ``Outbox.row_for_json``): for large events the producer has serialised anyway."""
+        if self._outbox is None:
+            raise RuntimeError("this unit of work has no outbox")
+        self._pending.append(self._outbox.row_for_json(kind, data, subject=subject))
+
     async def commit(self) -> None:
         if self._pending and self._outbox is not None:
             driver = await driver_in_transaction(self.session)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from tessera.applets.responses import (
+    READ_ONLY_ORDER,
     Condition,
     Item,
     Localized,
@@ -125,12 +126,8 @@ class ScoresAndReports(Strict):
 
 
 class ActivityIn(Strict):
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return drop_read_only(data, "order")
-
     id: uuid.UUID | None = Field(default=None, description="kept from version to version")
+    order: int | None = Field(default=None, ge=0, description=READ_ONLY_ORDER)
     name: Name = Field(description="unique in the applet; flows refer to it")
     description: Localized = Field(default_factory=dict)
     splash_screen: Url | None = None
@@ -145,12 +142,8 @@ class ActivityIn(Strict):
 
 
 class FlowIn(Strict):
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return drop_read_only(data, "order", "activity_ids")
-
     id: uuid.UUID | None = None
+    order: int | None = Field(default=None, ge=0, description=READ_ONLY_ORDER)
     name: Name
     description: Localized = Field(default_factory=dict)
     is_single_report: bool = False
@@ -158,6 +151,9 @@ class FlowIn(Strict):
     is_hidden: bool = False
     activities: list[Name] = Field(
         min_length=1, max_length=200, description="names of the applet's activities, in order"
+    )
+    activity_ids: list[uuid.UUID] | None = Field(
+        default=None, description="read-only: the ids of the activities named"
     )
 
 

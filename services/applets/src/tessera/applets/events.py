@@ -52,45 +52,58 @@ class SnapshotItem(_Part):
     """One item as a respondent's app shows it and the answers service validates it."""
 
     id: uuid.UUID
-    name: str
     order: int = Field(ge=0)
-    response_type: str = Field(description="one of the response types of the applets API")
+    name: str
     question: dict[str, str] = Field(description="text by language")
+    is_hidden: bool = False
+    allow_edit: bool = True
+    conditional_logic: dict[str, Any] | None = None
+    response_type: str = Field(description="one of the response types of the applets API")
     response_values: dict[str, Any] | None = Field(
         default=None, description="the allowed values (options, ranges), by response type"
     )
     config: dict[str, Any] = Field(default_factory=dict)
-    is_hidden: bool = False
-    allow_edit: bool = True
-    conditional_logic: dict[str, Any] | None = None
 
 
 class SnapshotActivity(_Part):
     id: uuid.UUID
-    name: str
     order: int = Field(ge=0)
-    is_hidden: bool = False
+    name: str
+    description: dict[str, str] = Field(default_factory=dict)
+    splash_screen: str | None = None
+    image: str | None = None
+    show_all_at_once: bool = False
     is_skippable: bool = False
     is_reviewable: bool = False
     response_is_editable: bool = True
-    show_all_at_once: bool = False
+    is_hidden: bool = False
     scores_and_reports: dict[str, Any] | None = None
     items: list[SnapshotItem]
 
 
 class SnapshotFlow(_Part):
     id: uuid.UUID
-    name: str
     order: int = Field(ge=0)
-    activity_ids: list[uuid.UUID] = Field(description="in the order they are answered")
+    name: str
+    description: dict[str, str] = Field(default_factory=dict)
     is_single_report: bool = False
     hide_badge: bool = False
+    is_hidden: bool = False
+    activities: list[str] = Field(description="names of its activities, in order")
+    activity_ids: list[uuid.UUID] = Field(description="in the order they are answered")
 
 
 class VersionSnapshot(_Part):
-    """Everything a version fixes: what the answers service validates submissions against."""
+    """Everything a version fixes (the applet's whole document as ``GET
+    /applets/{id}/versions/{version}`` answers it): what the answers service validates
+    submissions against."""
 
     display_name: str
+    description: dict[str, str] = Field(default_factory=dict)
+    about: dict[str, str] = Field(default_factory=dict)
+    image: str | None = None
+    watermark: str | None = None
+    theme: dict[str, Any] | None = None
     encryption: dict[str, str] | None = Field(
         default=None, description="the owner's public key and its parameters; never a private key"
     )

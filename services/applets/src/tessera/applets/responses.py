@@ -527,13 +527,12 @@ def drop_read_only(data: Any, *names: str) -> Any:
     return data
 
 
-class _ItemBase(Strict):
-    @model_validator(mode="before")
-    @classmethod
-    def _read_only(cls, data: Any) -> Any:
-        return drop_read_only(data, "order")
+READ_ONLY_ORDER = "read-only: the position in its list is the order"
 
+
+class _ItemBase(Strict):
     id: uuid.UUID | None = Field(default=None, description="kept from version to version")
+    order: int | None = Field(default=None, ge=0, description=READ_ONLY_ORDER)
     name: Annotated[
         str,
         Field(

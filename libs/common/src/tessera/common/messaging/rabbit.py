@@ -31,7 +31,6 @@ publish that RabbitMQ returns (no queue for it) raises instead of counting as do
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -301,7 +300,7 @@ class BrokerPublisher:
                 headers.pop("x-request-id", None)
             async with asyncio.timeout(self.timeout):
                 await self.broker.publish(
-                    json.dumps(row.payload, separators=(",", ":")).encode(),
+                    row.payload.encode(),
                     exchange=self.exchange,
                     routing_key=row.routing_key,
                     persist=True,

@@ -146,7 +146,7 @@ async def _refuse_foreign_ids(conn: Any, content: AppletContent, applet_id: uuid
 
 
 def _refuse_encryption_change(applet: dict[str, Any], encryption: Any) -> None:
-    wanted = None if encryption is None else dict(encryption)
+    wanted = None if encryption is None else encryption.model_dump()
     if applet["answers_possible_at"] is not None and wanted != applet["encryption"]:
         raise EncryptionLocked(
             "respondents may have answered with the current key since "
@@ -154,22 +154,21 @@ def _refuse_encryption_change(applet: dict[str, Any], encryption: Any) -> None:
         )
 
 
-def _published(
+def _publish_version(
+    uow: UnitOfWork,
     applet_id: uuid.UUID,
     organisation_id: uuid.UUID,
     version: str,
     previous: str | None,
     caller: uuid.UUID | None,
-    content: dict[str, Any],
-) -> VersionPublished:
-    return VersionPublished(
-        applet_id=applet_id,
-        organisation_id=organisation_id,
-        applet_version=version,
-        previous_version=previous,
-        published_by=caller,
-        snapshot=canon.snapshot(content),
-    )
+    document: str,
+) -> None:
+    """``applets.applet.version_published`` with the document itself as its snapshot."""
+    data = canon.version_data(
+        applet_id=applet_id, organisation_id=organisation_id, version=version,
+        previous=previous, published_by=caller, document=document,
+    )  # fmt: skip
+    uow.publish_json(VersionPublished, data, subject=str(applet_id))
 
 
 async def create_applet(
@@ -178,8 +177,7 @@ async def create_applet(
     """A new applet at version 1.0.0; the caller, a member of its organisation, owns it."""
     check_applet(body)
     applet_id = uuid.uuid4()
-    content = canon.canonical(body, fresh_ids=fresh_ids)
-    document = json.dumps(content, separators=(",", ":"))
+    document = canon.canonical_json(body, fresh_ids=fresh_ids)
     async with uow:
         conn = await driver_in_transaction(uow.session)
         if not await directory.is_member(conn, body.organisation_id, caller.user_id, caller.orgs):
@@ -188,11 +186,7 @@ async def create_applet(
             await _refuse_foreign_ids(conn, body, applet_id)
         now = _now()
         row = {
-            "id": applet_id, "organisation_id": body.organisation_id,
-            "display_name": content["display_name"], "description": content["description"],
-            "about": content["about"], "image": content["image"],
-            "watermark": content["watermark"], "theme": content["theme"],
-            "encryption": content["encryption"], "retention": content["retention"],
+            **_own_fields(body), "id": applet_id, "organisation_id": body.organisation_id,
             "current_version": "1.0.0", "created_by": caller.user_id, "now": now,
         }  # fmt: skip
         await store.insert_applet(conn, row)
@@ -203,9 +197,8 @@ async def create_applet(
         await directory.grant_role(
             conn, applet_id, caller.user_id, Role.owner, granted_by=caller.user_id, now=now
         )
-        uow.publish(
-            _published(applet_id, body.organisation_id, "1.0.0", None, caller.user_id, content),
-            subject=str(applet_id),
+        _publish_version(
+            uow, applet_id, body.organisation_id, "1.0.0", None, caller.user_id, document
         )
         uow.publish(
             AccessGranted(applet_id=applet_id, user_id=caller.user_id, role=Role.owner),
@@ -216,12 +209,14 @@ async def create_applet(
         **row, "published": False, "public_link_hash": None, "created_at": now,
         "updated_at": now,
     }  # fmt: skip
-    log.info("applet_created", applet_id=str(applet_id), items=_count_items(content))
+    log.info("applet_created", applet_id=str(applet_id),
+             items=sum(len(a.items) for a in body.activities))  # fmt: skip
     return Written(applet_id, _answer(_meta(applet, [Role.owner]), document), "1.0.0")
 
 
-def _count_items(content: dict[str, Any]) -> int:
-    return sum(len(a["items"]) for a in content["activities"])
+def _own_fields(content: AppletContent) -> dict[str, Any]:
+    """The applet's own fields as its row keeps them (JSON ones as dicts)."""
+    return content.model_dump(mode="json", include=set(canon.APPLET_FIELDS))
 
 
 def _roles(access: Access) -> list[str]:
@@ -233,8 +228,7 @@ async def replace_applet(
 ) -> Written:
     """Replace the whole content; a new version unless nothing changed."""
     check_applet(body)
-    content = canon.canonical(body)
-    document = json.dumps(content, separators=(",", ":"))
+    document = canon.canonical_json(body)
     async with uow:
         conn = await driver_in_transaction(uow.session)
         access = await access_to(conn, applet_id, caller, lock=True)
@@ -246,7 +240,7 @@ async def replace_applet(
                 errors=[{"field": "organisation_id", "in": "body", "type": "read_only",
                          "message": "an applet stays in its organisation"}],
             )  # fmt: skip
-        _refuse_encryption_change(applet, content["encryption"])
+        _refuse_encryption_change(applet, body.encryption)
         await _refuse_foreign_ids(conn, body, applet_id)
         if await store.latest_hash(conn, applet_id) == store.content_hash(document):
             return Written(
@@ -263,14 +257,10 @@ async def replace_applet(
             now=now,
         )  # fmt: skip
         await store.update_applet(
-            conn, applet_id, current_version=text, updated_at=now,
-            **{name: content[name] for name in canon.APPLET_FIELDS},
-        )  # fmt: skip
-        uow.publish(
-            _published(applet_id, applet["organisation_id"], text, applet["current_version"],
-                       caller.user_id, content),
-            subject=str(applet_id),
-        )  # fmt: skip
+            conn, applet_id, current_version=text, updated_at=now, **_own_fields(body)
+        )
+        _publish_version(uow, applet_id, applet["organisation_id"], text,
+                         applet["current_version"], caller.user_id, document)  # fmt: skip
         await uow.commit()
     applet = {**applet, "current_version": text, "updated_at": now}
     return Written(applet_id, _answer(_meta(applet, _roles(access)), document), text)
@@ -286,9 +276,9 @@ async def patch_applet(
         access.require(Action.edit)
         applet = access.applet
         latest = await store.version_content(conn, applet_id, None)
-        content = body.apply(json.loads(latest["content"]))
-        _refuse_encryption_change(applet, content["encryption"])
-        document = json.dumps(content, separators=(",", ":"))
+        content = AppletContent.model_validate(body.apply(json.loads(latest["content"])))
+        _refuse_encryption_change(applet, content.encryption)
+        document = canon.canonical_json(content)
         if store.content_hash(document) == await store.latest_hash(conn, applet_id):
             return Written(
                 applet_id,
@@ -303,14 +293,10 @@ async def patch_applet(
             now=now, rows=False,
         )  # fmt: skip
         await store.update_applet(
-            conn, applet_id, current_version=text, updated_at=now,
-            **{name: content[name] for name in canon.APPLET_FIELDS},
-        )  # fmt: skip
-        uow.publish(
-            _published(applet_id, applet["organisation_id"], text, applet["current_version"],
-                       caller.user_id, content),
-            subject=str(applet_id),
-        )  # fmt: skip
+            conn, applet_id, current_version=text, updated_at=now, **_own_fields(content)
+        )
+        _publish_version(uow, applet_id, applet["organisation_id"], text,
+                         applet["current_version"], caller.user_id, document)  # fmt: skip
         await uow.commit()
     applet = {**applet, "current_version": text, "updated_at": now}
     return Written(applet_id, _answer(_meta(applet, _roles(access)), document), text)
