@@ -55,7 +55,8 @@ def _harness() -> Any:
     spec = importlib.util.spec_from_file_location(
         "tessera_e2e_harness", ROOT / "tests/e2e/harness.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["tessera_e2e_harness"] = module
     spec.loader.exec_module(module)
