@@ -8,7 +8,9 @@ tracing on and exported to an OTLP receiver), registers an owner, then drives wi
   options and scores, ~250 KB of JSON): a new applet each time;
 * ``PUT /applets/{id}`` of the same content with its ids and a display name that changes
   every request (a Lua script numbers them), so each one is a real replacement and a new
-  version;
+  version (the usual edit: rows that did not change are not rewritten);
+* ``PUT /applets/{id}`` where every item's question changes every request (the worst case:
+  all 600 item rows rewritten);
 
 and, as the floor, the same 20 activity and 600 item rows inserted by bare asyncpg
 ``executemany`` in one transaction, timed in this process. Prints p50/p99 of each and the
@@ -200,9 +202,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             replace_body = work / "replace.json"
             content = {k: v for k, v in created.items() if k != "my_roles"}
             replace_body.write_text(json.dumps(content | {"display_name": "Bench __N__"}))
+            rewrite_body = work / "rewrite.json"
+            for activity in content["activities"]:
+                for item in activity["items"]:
+                    item["question"] = {"en": item["question"]["en"] + " __N__"}
+            rewrite_body.write_text(json.dumps(content))
             scripts = {
                 "create": ("POST", "/applets", create_body),
                 "replace": ("PUT", f"/applets/{created['id']}", replace_body),
+                "rewrite": ("PUT", f"/applets/{created['id']}", rewrite_body),
             }
             results: dict[str, Any] = {"size_kb": round(create_body.stat().st_size / 1024)}
             for name, (method, path, body) in scripts.items():
@@ -217,7 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         run_sync(_drop_broker_names(infra))
         run_sync(_drop_database(infra))
         shutil.rmtree(work, ignore_errors=True)
-    for name in ("create", "replace"):
+    for name in ("create", "replace", "rewrite"):
         results[name]["ratio_p50"] = results[name]["p50_ms"] / results["floor"]["p50_ms"]
         results[name]["ratio_p99"] = results[name]["p99_ms"] / results["floor"]["p99_ms"]
     return results
@@ -238,7 +246,9 @@ def main() -> None:
     print(f"applet of {args.activities} x {args.items} items, {results['size_kb']} KB of JSON")
     print(f"{'':28} {'requests':>9} {'p50 ms':>9} {'p99 ms':>9} {'x floor p50':>12} {'p99':>6}")
     for name, label in (("floor", "floor (asyncpg executemany)"),
-                        ("create", "POST /applets"), ("replace", "PUT /applets/{id}")):  # fmt: skip
+                        ("create", "POST /applets"),
+                        ("replace", "PUT, new name"),
+                        ("rewrite", "PUT, every question new")):  # fmt: skip
         row = results[name]
         ratio = f"{row['ratio_p50']:12.2f} {row['ratio_p99']:6.2f}" if "ratio_p50" in row else ""
         print(f"{label:28} {row['requests']:9d} {row['p50_ms']:9.1f} {row['p99_ms']:9.1f} {ratio}")

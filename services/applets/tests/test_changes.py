@@ -392,13 +392,15 @@ def test_a_setting_change_names_the_setting_and_both_values() -> None:
     config.update(timer_s=30, randomize_options=True)
     config["additional_response_option"]["text_input_option"] = True
 
-    assert describe_changes(previous, current) == [
-        "Setting 'timer_s' of item 'mood' in activity 'Daily check' changed from none to 30",
-        "Setting 'additional_response_option.text_input_option' of item 'mood'"
-        " in activity 'Daily check' changed from false to true",
-        "Setting 'randomize_options' of item 'mood' in activity 'Daily check'"
-        " changed from false to true",
-    ]
+    assert sorted(describe_changes(previous, current)) == sorted(
+        [
+            "Setting 'timer_s' of item 'mood' in activity 'Daily check' changed from none to 30",
+            "Setting 'additional_response_option.text_input_option' of item 'mood'"
+            " in activity 'Daily check' changed from false to true",
+            "Setting 'randomize_options' of item 'mood' in activity 'Daily check'"
+            " changed from false to true",
+        ]
+    )
 
 
 def test_a_large_config_reads_one_line_per_top_level_setting() -> None:

@@ -2,9 +2,9 @@
 (plus the applet's metadata), what two versions are compared in, and the ``snapshot`` of
 ``applets.applet.version_published``.
 
-Canonical means: every field present (defaults written out), ids on every activity, item
-and flow, ``order`` equal to the position, flows naming their activities both by name and by
-id. It is produced as JSON text by pydantic's serializer in one pass (:func:`canonical_json`):
+Canonical means: every field that has a value present (defaults written out, nulls left
+out: a reader takes a missing field as null), ids on every activity, item and flow,
+``order`` equal to the position, flows naming their activities both by name and by id. It is produced as JSON text by pydantic's serializer in one pass (:func:`canonical_json`):
 a 600-item applet is half a megabyte, and that text is what PostgreSQL stores and explodes
 into rows, what the version event carries and what the answer to the request is, without
 being parsed or encoded again. Two contents that mean the same thing have the same text, so
@@ -14,7 +14,9 @@ being parsed or encoded again. Two contents that mean the same thing have the sa
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from tessera.applets.document import AppletContent
@@ -57,8 +59,10 @@ def canonical_json(content: AppletContent, *, fresh_ids: bool = False) -> str:
     of them do with ``fresh_ids``: a duplicate, an import). Fills ids and order in
     ``content`` itself."""
 
+    fresh = _new_ids(sum(1 + len(a.items) for a in content.activities) + len(content.flows))
+
     def id_of(given: uuid.UUID | None) -> uuid.UUID:
-        return uuid.uuid4() if fresh_ids or given is None else given
+        return next(fresh) if fresh_ids or given is None else given
 
     activity_ids: dict[str, uuid.UUID] = {}
     for position, activity in enumerate(content.activities):
@@ -73,7 +77,14 @@ def canonical_json(content: AppletContent, *, fresh_ids: bool = False) -> str:
             order=position,
             activity_ids=[activity_ids[name.casefold()] for name in flow.activities],
         )
-    return content.model_dump_json(exclude={"organisation_id"})
+    return content.model_dump_json(exclude={"organisation_id"}, exclude_none=True)
+
+
+def _new_ids(count: int) -> Iterator[uuid.UUID]:
+    """``count`` random (version 4) UUIDs from one read of the system's randomness."""
+    randomness = os.urandom(16 * count)
+    for start in range(0, len(randomness), 16):
+        yield uuid.UUID(bytes=randomness[start : start + 16], version=4)
 
 
 def canonical(content: AppletContent, *, fresh_ids: bool = False) -> dict[str, Any]:

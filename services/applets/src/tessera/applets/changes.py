@@ -484,7 +484,10 @@ def _setup(old: Part, new: Part, at: _At, *, type_changed: bool) -> list[str]:
         ("config", "Settings", _config),
     ):
         before, after = old.get(field), new.get(field)
-        if isinstance(before, dict) and isinstance(after, dict) and before.keys() == after.keys():
+        same_shape = not type_changed or (
+            isinstance(before, dict) and isinstance(after, dict) and before.keys() == after.keys()
+        )
+        if isinstance(before, dict) and isinstance(after, dict) and same_shape:
             lines += describe(before, after, at)
         elif not type_changed:
             lines += _changed(f"{label}{at.of}", before, after)

@@ -18,7 +18,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, DateTime, ForeignKey, Index, Integer, Uuid, text
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -129,9 +139,15 @@ class Applet(AppletsTable, table=True):
     deleted_at: datetime | None = _when(nullable=True)
 
 
+def _unique_names(*columns: str) -> UniqueConstraint:
+    """Names unique where they are referred to, checked at commit: a replacement may swap
+    two parts' names within one statement."""
+    return UniqueConstraint(*columns, deferrable=True, initially="DEFERRED")
+
+
 class Activity(AppletsTable, table=True):
     __tablename__ = "activities"
-    __table_args__ = (Index(None, "applet_id", "name", unique=True),)
+    __table_args__ = (_unique_names("applet_id", "name"),)
 
     id: uuid.UUID = Field(primary_key=True)
     applet_id: uuid.UUID = Field(
@@ -152,10 +168,7 @@ class Activity(AppletsTable, table=True):
 
 class Item(AppletsTable, table=True):
     __tablename__ = "items"
-    __table_args__ = (
-        Index(None, "activity_id", "name", unique=True),
-        Index(None, "applet_id"),
-    )
+    __table_args__ = (_unique_names("activity_id", "name"), Index(None, "applet_id"))
 
     id: uuid.UUID = Field(primary_key=True)
     activity_id: uuid.UUID = Field(
@@ -177,7 +190,7 @@ class Item(AppletsTable, table=True):
 
 class Flow(AppletsTable, table=True):
     __tablename__ = "flows"
-    __table_args__ = (Index(None, "applet_id", "name", unique=True),)
+    __table_args__ = (_unique_names("applet_id", "name"),)
 
     id: uuid.UUID = Field(primary_key=True)
     applet_id: uuid.UUID = Field(

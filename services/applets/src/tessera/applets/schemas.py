@@ -43,11 +43,11 @@ class ItemOut(_Out):
     name: str
     question: dict[str, str]
     response_type: str
-    response_values: dict[str, Any] | None
+    response_values: dict[str, Any] | None = None
     config: dict[str, Any]
     is_hidden: bool
     allow_edit: bool
-    conditional_logic: dict[str, Any] | None
+    conditional_logic: dict[str, Any] | None = None
 
 
 class ActivityOut(_Out):
@@ -55,14 +55,14 @@ class ActivityOut(_Out):
     order: int
     name: str
     description: dict[str, str]
-    splash_screen: str | None
-    image: str | None
+    splash_screen: str | None = None
+    image: str | None = None
     show_all_at_once: bool
     is_skippable: bool
     is_reviewable: bool
     response_is_editable: bool
     is_hidden: bool
-    scores_and_reports: dict[str, Any] | None
+    scores_and_reports: dict[str, Any] | None = None
     items: list[ItemOut]
 
 
@@ -79,7 +79,8 @@ class FlowOut(_Out):
 
 
 class AppletOut(_Out):
-    """The applet's current content with its metadata; ``PUT`` takes it back as it is."""
+    """The applet's current content with its metadata; ``PUT`` takes it back as it is. A
+    field without a value is left out (read it as null)."""
 
     id: uuid.UUID
     organisation_id: uuid.UUID
@@ -94,10 +95,10 @@ class AppletOut(_Out):
     display_name: str
     description: dict[str, str]
     about: dict[str, str]
-    image: str | None
-    watermark: str | None
-    theme: dict[str, Any] | None
-    encryption: dict[str, Any] | None
+    image: str | None = None
+    watermark: str | None = None
+    theme: dict[str, Any] | None = None
+    encryption: dict[str, Any] | None = None
     retention: dict[str, Any]
     activities: list[ActivityOut]
     flows: list[FlowOut]

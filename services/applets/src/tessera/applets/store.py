@@ -155,15 +155,23 @@ async def foreign_ids(conn: Conn, ids: Sequence[uuid.UUID], applet_id: uuid.UUID
     return {r["id"] for r in rows}
 
 
-async def delete_content(conn: Conn, applet_id: uuid.UUID) -> None:
-    """The applet's activities, items and flows, before they are written anew."""
+async def delete_content(
+    conn: Conn, applet_id: uuid.UUID, *, keep: Sequence[uuid.UUID] = ()
+) -> None:
+    """The applet's activities, items and flows whose ids are not in ``keep`` (what a
+    replacement leaves out); the kept ones are then updated in place by
+    :func:`write_version`, and only those that changed are written."""
     await conn.execute(
         """
-        WITH gone_items AS (DELETE FROM items WHERE applet_id = $1),
-             gone_flows AS (DELETE FROM flows WHERE applet_id = $1)
-        DELETE FROM activities WHERE applet_id = $1
+        WITH gone_items AS (
+            DELETE FROM items WHERE applet_id = $1 AND id <> ALL($2::uuid[])
+        ), gone_flows AS (
+            DELETE FROM flows WHERE applet_id = $1 AND id <> ALL($2::uuid[])
+        )
+        DELETE FROM activities WHERE applet_id = $1 AND id <> ALL($2::uuid[])
         """,
         applet_id,
+        list(keep),
     )
 
 
@@ -173,6 +181,9 @@ INSERT INTO versions (applet_id, version, major, minor, patch, content, content_
 VALUES ($1, $3, $4, $5, $6, $2::jsonb, $7, $8, $9)
 """
 
+# Rows are upserted by id and rewritten only when something in them changed: replacing a
+# 600-item applet to rename it writes the applet, its version and no item. Names are unique
+# per applet and activity through deferred constraints, so two parts may swap names.
 _ROWS = """
 WITH doc AS (SELECT $2::jsonb AS d),
 version AS (
@@ -181,31 +192,62 @@ version AS (
     SELECT $1, $3, $4, $5, $6, d, $7, $8, $9 FROM doc
 ),
 acts AS (
-    INSERT INTO activities (id, applet_id, position, name, description, splash_screen, image,
-        show_all_at_once, is_skippable, is_reviewable, response_is_editable, is_hidden,
+    INSERT INTO activities AS t (id, applet_id, position, name, description, splash_screen,
+        image, show_all_at_once, is_skippable, is_reviewable, response_is_editable, is_hidden,
         scores_and_reports)
     SELECT (a->>'id')::uuid, $1, (a->>'order')::int, a->>'name', a->'description',
         a->>'splash_screen', a->>'image', (a->>'show_all_at_once')::bool,
         (a->>'is_skippable')::bool, (a->>'is_reviewable')::bool,
-        (a->>'response_is_editable')::bool, (a->>'is_hidden')::bool,
-        NULLIF(a->'scores_and_reports', 'null'::jsonb)
+        (a->>'response_is_editable')::bool, (a->>'is_hidden')::bool, a->'scores_and_reports'
     FROM doc, jsonb_array_elements(d->'activities') a
+    ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
+        description = excluded.description, splash_screen = excluded.splash_screen,
+        image = excluded.image, show_all_at_once = excluded.show_all_at_once,
+        is_skippable = excluded.is_skippable, is_reviewable = excluded.is_reviewable,
+        response_is_editable = excluded.response_is_editable, is_hidden = excluded.is_hidden,
+        scores_and_reports = excluded.scores_and_reports
+    WHERE (t.position, t.name, t.description, t.splash_screen, t.image, t.show_all_at_once,
+           t.is_skippable, t.is_reviewable, t.response_is_editable, t.is_hidden,
+           t.scores_and_reports)
+        IS DISTINCT FROM (excluded.position, excluded.name, excluded.description,
+           excluded.splash_screen, excluded.image, excluded.show_all_at_once,
+           excluded.is_skippable, excluded.is_reviewable, excluded.response_is_editable,
+           excluded.is_hidden, excluded.scores_and_reports)
 ),
 its AS (
-    INSERT INTO items (id, activity_id, applet_id, position, name, question, response_type,
-        response_values, config, is_hidden, allow_edit, conditional_logic)
+    INSERT INTO items AS t (id, activity_id, applet_id, position, name, question,
+        response_type, response_values, config, is_hidden, allow_edit, conditional_logic)
     SELECT (i->>'id')::uuid, (a->>'id')::uuid, $1, (i->>'order')::int, i->>'name',
-        i->'question', i->>'response_type', NULLIF(i->'response_values', 'null'::jsonb),
-        i->'config', (i->>'is_hidden')::bool, (i->>'allow_edit')::bool,
-        NULLIF(i->'conditional_logic', 'null'::jsonb)
+        i->'question', i->>'response_type', i->'response_values', i->'config',
+        (i->>'is_hidden')::bool, (i->>'allow_edit')::bool, i->'conditional_logic'
     FROM doc, jsonb_array_elements(d->'activities') a, jsonb_array_elements(a->'items') i
+    ON CONFLICT (id) DO UPDATE SET activity_id = excluded.activity_id,
+        position = excluded.position, name = excluded.name, question = excluded.question,
+        response_type = excluded.response_type, response_values = excluded.response_values,
+        config = excluded.config, is_hidden = excluded.is_hidden,
+        allow_edit = excluded.allow_edit, conditional_logic = excluded.conditional_logic
+    WHERE (t.activity_id, t.position, t.name, t.question, t.response_type, t.response_values,
+           t.config, t.is_hidden, t.allow_edit, t.conditional_logic)
+        IS DISTINCT FROM (excluded.activity_id, excluded.position, excluded.name,
+           excluded.question, excluded.response_type, excluded.response_values,
+           excluded.config, excluded.is_hidden, excluded.allow_edit,
+           excluded.conditional_logic)
 )
-INSERT INTO flows (id, applet_id, position, name, description, is_single_report, hide_badge,
-    is_hidden, activity_ids)
+INSERT INTO flows AS t (id, applet_id, position, name, description, is_single_report,
+    hide_badge, is_hidden, activity_ids)
 SELECT (f->>'id')::uuid, $1, (f->>'order')::int, f->>'name', f->'description',
     (f->>'is_single_report')::bool, (f->>'hide_badge')::bool, (f->>'is_hidden')::bool,
     ARRAY(SELECT jsonb_array_elements_text(f->'activity_ids')::uuid)
 FROM doc, jsonb_array_elements(d->'flows') f
+ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
+    description = excluded.description, is_single_report = excluded.is_single_report,
+    hide_badge = excluded.hide_badge, is_hidden = excluded.is_hidden,
+    activity_ids = excluded.activity_ids
+WHERE (t.position, t.name, t.description, t.is_single_report, t.hide_badge, t.is_hidden,
+       t.activity_ids)
+    IS DISTINCT FROM (excluded.position, excluded.name, excluded.description,
+       excluded.is_single_report, excluded.hide_badge, excluded.is_hidden,
+       excluded.activity_ids)
 """
 
 
@@ -307,7 +349,7 @@ async def versions_page(
 
 
 _DOCUMENT = """
-SELECT json_build_object(
+SELECT json_strip_nulls(json_build_object(
     'id', a.id, 'organisation_id', a.organisation_id, 'version', a.current_version,
     'published', a.published, 'public_link', a.public_link_hash IS NOT NULL,
     'created_at', a.created_at, 'updated_at', a.updated_at,
@@ -341,7 +383,7 @@ SELECT json_build_object(
                 JOIN activities ac ON ac.id = x.id)
         ) ORDER BY f.position)
         FROM flows f WHERE f.applet_id = a.id {flow_filter}), '[]'::json)
-)::text
+))::text
 FROM applets a WHERE a.id = $1 AND a.deleted_at IS NULL
 """
 _FULL = _DOCUMENT.format(item_filter="", activity_filter="", flow_filter="")
@@ -356,7 +398,8 @@ async def applet_document(
     conn: Conn, applet_id: uuid.UUID, *, respondent: bool = False
 ) -> str | None:
     """The live applet as ``GET /applets/{id}`` answers it (JSON text), built by PostgreSQL
-    from the rows; ``respondent``: without what is hidden from respondents."""
+    from the rows, without null fields as the canonical form; ``respondent``: without what is
+    hidden from respondents."""
     return await conn.fetchval(_RESPONDENT if respondent else _FULL, applet_id)
 
 

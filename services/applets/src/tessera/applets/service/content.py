@@ -130,9 +130,11 @@ def _paths(content: AppletContent) -> Iterator[tuple[tuple[str | int, ...], uuid
             yield ("flows", f, "id"), flow.id
 
 
-async def _refuse_foreign_ids(conn: Any, content: AppletContent, applet_id: uuid.UUID) -> None:
-    """An id the editor sent must be one of this applet's parts, or new."""
-    foreign = await store.foreign_ids(conn, canon.given_ids(content), applet_id)
+async def _refuse_foreign_ids(
+    conn: Any, content: AppletContent, applet_id: uuid.UUID, given: list[uuid.UUID]
+) -> None:
+    """An id the editor sent (``given``) must be one of this applet's parts, or new."""
+    foreign = await store.foreign_ids(conn, given, applet_id)
     if not foreign:
         return
     errors = [
@@ -177,13 +179,14 @@ async def create_applet(
     """A new applet at version 1.0.0; the caller, a member of its organisation, owns it."""
     check_applet(body)
     applet_id = uuid.uuid4()
+    given = [] if fresh_ids else canon.given_ids(body)
     document = canon.canonical_json(body, fresh_ids=fresh_ids)
     async with uow:
         conn = await driver_in_transaction(uow.session)
         if not await directory.is_member(conn, body.organisation_id, caller.user_id, caller.orgs):
             raise NotAMember(f"you are not a member of organisation {body.organisation_id}")
         if not fresh_ids:
-            await _refuse_foreign_ids(conn, body, applet_id)
+            await _refuse_foreign_ids(conn, body, applet_id, given)
         now = _now()
         row = {
             **_own_fields(body), "id": applet_id, "organisation_id": body.organisation_id,
@@ -228,6 +231,7 @@ async def replace_applet(
 ) -> Written:
     """Replace the whole content; a new version unless nothing changed."""
     check_applet(body)
+    given = canon.given_ids(body)
     document = canon.canonical_json(body)
     async with uow:
         conn = await driver_in_transaction(uow.session)
@@ -241,7 +245,7 @@ async def replace_applet(
                          "message": "an applet stays in its organisation"}],
             )  # fmt: skip
         _refuse_encryption_change(applet, body.encryption)
-        await _refuse_foreign_ids(conn, body, applet_id)
+        await _refuse_foreign_ids(conn, body, applet_id, given)
         if await store.latest_hash(conn, applet_id) == store.content_hash(document):
             return Written(
                 applet_id,
@@ -251,7 +255,7 @@ async def replace_applet(
             )
         version = await store.next_version(conn, applet_id)
         text, now = version_text(version), _now()
-        await store.delete_content(conn, applet_id)
+        await store.delete_content(conn, applet_id, keep=canon.given_ids(body))
         await store.write_version(
             conn, applet_id, document=document, version=version, created_by=caller.user_id,
             now=now,
