@@ -4,8 +4,9 @@
 
 Canonical means: every field that has a value present (defaults written out, nulls left
 out: a reader takes a missing field as null), ids on every activity, item and flow,
-``order`` equal to the position, flows naming their activities both by name and by id. It is produced as JSON text by pydantic's serializer in one pass (:func:`canonical_json`):
-a 600-item applet is half a megabyte, and that text is what PostgreSQL stores and explodes
+``order`` equal to the position, flows naming their activities both by name and by id.
+It is produced as JSON text by pydantic's serializer in one pass (:func:`canonical_json`):
+a 600-item applet is 400 KB, and that text is what PostgreSQL stores and explodes
 into rows, what the version event carries and what the answer to the request is, without
 being parsed or encoded again. Two contents that mean the same thing have the same text, so
 "nothing changed" is a comparison of hashes.
