@@ -110,6 +110,13 @@ bench-request: install ## one authenticated request against its floor (wrk; READ
 bench: install ## event latency from commit to consumer (p50/p99 over 1,000 events)
 	$(UV) run --no-sync python bench/event_latency.py --events 1000
 
+.PHONY: bench-applets
+bench-applets: install ## an applet of 20 x 30 items created and replaced through nginx, against asyncpg
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null); \
+		else echo "install wrk: sudo apt-get install wrk"; exit 1; fi; }
+	$(UV) run --no-sync python bench/applets.py
+
 .PHONY: bench-mailer
 bench-mailer: install ## emails/s from queued events to SMTP, against aiosmtplib alone
 	$(UV) run --no-sync python bench/mailer.py
