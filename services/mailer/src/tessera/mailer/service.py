@@ -1,7 +1,8 @@
 """Mailer use cases: render, record, send and record the outcome — never twice.
 
-Each mail-sending handler is registered with ``transaction=False``: no transaction is open
-while the mailer talks SMTP. :func:`deliver` does, for each email of the event:
+What is sent is declared in ``catalogue.py`` and ``mails/``; :func:`handler` makes the consumer
+of one declaration, registered with ``transaction=False``: no transaction is open while the
+mailer talks SMTP. :func:`deliver` does, for each email of the event:
 
 1. *record and lease* — one short transaction inserts the delivery (``queued``; its id and
    Message-ID are derived from the event id, the template and the recipient, so a redelivered
@@ -28,16 +29,15 @@ the window: a lost sign-in or reset link locks a user out, a duplicate does not.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import structlog
 from sqlalchemy import update
@@ -46,45 +46,29 @@ from tessera.common.consumers import Handling
 from tessera.common.db import driver_in_transaction
 from tessera.common.messaging.rabbit import PermanentError
 from tessera.mailer import models
+from tessera.mailer.catalogue import Email, Mail, Occasion
 from tessera.mailer.drivers import DeliveryError, MailDriver, PermanentFailure
-from tessera.mailer.events import (
-    AccountLocked,
-    DeliveryFailed,
-    EmailVerificationRequested,
-    LoginLinkRequested,
-    PasswordChanged,
-    PasswordRecoveryRequested,
-    UserDeleted,
-    UserRegistered,
-)
+from tessera.mailer.events import DeliveryFailed, UserDeleted
 from tessera.mailer.models import Delivery
 from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
 __all__ = [
-    "MAIL_TEMPLATES",
+    "ERASED",
     "DeliveryRetry",
     "Mail",
     "Mailer",
     "deliver",
-    "sample_context",
-    "send_login_link",
+    "delivery_id",
+    "erase_recipient",
+    "forget_user",
+    "handler",
     "send_once",
-    "send_password_changed",
-    "send_password_reset",
-    "send_verification",
 ]
 
 log = structlog.stdlib.get_logger(__name__)
 
 FINISHED = frozenset({"sent", "failed", "suppressed", "limited"})
-
-
-class _Recipient(Protocol):
-    @property
-    def email(self) -> str: ...
-    @property
-    def full_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -128,17 +112,6 @@ def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) ->
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
     msg.attach(MIMEText(rendered.html, "html", "utf-8"))
     return msg
-
-
-@dataclass(frozen=True)
-class Mail:
-    """One templated email: what to render, for whom, in which language."""
-
-    template: str
-    to: str
-    locale: str
-    context: dict[str, Any]
-    user_id: uuid.UUID | None = None
 
 
 def delivery_id(event_id: uuid.UUID, template: str, recipient: str) -> uuid.UUID:
@@ -295,110 +268,44 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
     return _Unsent(final=False, text=f"email {did}: {error}")
 
 
-def _link(mailer: Mailer, path: str, token: str) -> str:
-    """A link into the web app; the token rides in the fragment, which no server logs."""
-    return f"{mailer.settings.public_url.rstrip('/')}/{path}#token={quote(token)}"
+def handler(email: Email[Any]) -> Callable[[Handling, Any], Awaitable[None]]:
+    """The consumer of ``email``'s events: compose the event's emails, :func:`deliver` them,
+    then run the declaration's ``afterwards`` in a transaction of its own (also when a
+    delivery is given back for a retry or failed: a retry sends from the event, never from
+    the row). Registered with ``transaction=False``."""
+
+    async def send(uow: Handling, event: Any) -> None:
+        mailer = uow.get(Mailer)
+        occasion = Occasion(mailer.settings.public_url, uow.envelope.occurred_at)
+        try:
+            await deliver(uow, email.compose(event, occasion))
+        except Exception:
+            await _afterwards(uow, email, event)
+            raise
+        await _afterwards(uow, email, event)
+
+    send.__name__ = f"send_{email.templates[0]}"
+    return send
 
 
-def _when(iso: str) -> datetime | str:
-    """An event's ISO 8601 instant as a datetime, which the renderer writes for the email's
-    locale (an empty or unreadable value stays a string, written as it is)."""
-    try:
-        value = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _greeting(event: _Recipient) -> dict[str, Any]:
-    return {"full_name": event.full_name, "email": event.email}
-
-
-async def send_verification(
-    uow: Handling, event: UserRegistered | EmailVerificationRequested
-) -> None:
-    """The "confirm your email address" mail, at registration and on each resend."""
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "verify-email", event.verification_token),
-        "expires": _when(event.verification_expires_at),
-    }
-    await send_once(uow, Mail("verify_email", event.email, event.locale, context, event.user_id))
-
-
-async def send_password_reset(uow: Handling, event: PasswordRecoveryRequested) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "reset-password", event.reset_token),
-        "expires": _when(event.expires_at),
-    }
-    await send_once(uow, Mail("password_reset", event.email, event.locale, context, event.user_id))
-
-
-async def send_login_link(uow: Handling, event: LoginLinkRequested) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "login-link", event.login_token),
-        "expires": _when(event.expires_at),
-    }
-    await send_once(uow, Mail("login_link", event.email, event.locale, context, event.user_id))
-
-
-async def send_password_changed(uow: Handling, event: PasswordChanged) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "changed_at": _when(uow.envelope.occurred_at.astimezone(UTC).isoformat()),
-        "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
-    }
-    await send_once(
-        uow, Mail("password_changed", event.email, event.locale, context, event.user_id)
-    )
-
-
-async def send_account_locked(uow: Handling, event: AccountLocked) -> None:
-    """Too many wrong passwords: tell the owner, with the way out if it was not them."""
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "locked_until": _when(event.locked_until),
-        "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
-    }
-    await send_once(uow, Mail("account_locked", event.email, event.locale, context, event.user_id))
+async def _afterwards(uow: Handling, email: Email[Any], event: Any) -> None:
+    if email.afterwards is not None:
+        async with uow:
+            await email.afterwards(uow, event)
+            await uow.commit()
 
 
 ERASED = "erased@deleted.invalid"
 
 
-async def forget_user(uow: Handling, event: UserDeleted) -> None:
-    """An account was deleted: erase its address from every delivery."""
+async def erase_recipient(uow: Handling, *, user_id: uuid.UUID) -> None:
+    """Replace the recipient of every delivery of ``user_id`` with :data:`ERASED`, in the
+    caller's transaction."""
     await uow.session.execute(
-        update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
+        update(Delivery).where(Delivery.user_id == user_id).values(recipient=ERASED)
     )
 
 
-def sample_context(mailer: Mailer, template: str) -> dict[str, Any]:
-    """What a template is rendered with in a preview: the fields its event would give."""
-    now = datetime.now(UTC)
-    base = mailer.settings.public_url.rstrip("/")
-    greeting = {"full_name": "Ada Lovelace", "email": "ada@example.org"}
-    samples: dict[str, dict[str, Any]] = {
-        "verify_email": {"link": _link(mailer, "verify-email", "sample-token"),
-                         "expires": now + timedelta(days=1)},
-        "password_reset": {"link": _link(mailer, "reset-password", "sample-token"),
-                           "expires": now + timedelta(minutes=15)},
-        "login_link": {"link": _link(mailer, "login-link", "sample-token"),
-                       "expires": now + timedelta(minutes=15)},
-        "password_changed": {"changed_at": now, "recover_url": f"{base}/forgot-password"},
-        "account_locked": {"locked_until": now + timedelta(minutes=5),
-                           "recover_url": f"{base}/forgot-password"},
-    }  # fmt: skip
-    return greeting | samples[template]
-
-
-MAIL_TEMPLATES = (
-    "verify_email",
-    "password_reset",
-    "login_link",
-    "password_changed",
-    "account_locked",
-)
-"""Every email the mailer sends (the names of its templates)."""
+async def forget_user(uow: Handling, event: UserDeleted) -> None:
+    """``auth.user.deleted``: erase the account's address from every delivery of it."""
+    await erase_recipient(uow, user_id=event.user_id)
