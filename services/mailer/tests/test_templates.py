@@ -13,8 +13,9 @@ from .test_locales import LOCALES
 
 EVERY_TEMPLATE = {
     "verify_email", "password_reset", "login_link", "password_changed", "account_locked",
-    "invitation", "invitation_register", "invitation_accepted", "ownership_transfer_requested",
-    "ownership_transferred_from_you", "ownership_transferred_to_you",
+    "account_deleted", "invitation", "invitation_register", "invitation_accepted",
+    "ownership_transfer_requested", "ownership_transferred_from_you",
+    "ownership_transferred_to_you",
 }  # fmt: skip
 
 
@@ -27,11 +28,11 @@ async def test_the_templates_are_listed_with_their_languages(
     assert someone.status_code == 403
     assert listed.status_code == 200
     body = listed.json()
-    assert body["total"] == len(EVERY_TEMPLATE) == 11
+    assert body["total"] == len(EVERY_TEMPLATE) == 12
     assert {t["name"] for t in body["items"]} == EVERY_TEMPLATE
     assert all(t["locales"] == sorted(LOCALES) for t in body["items"])
-    page = (await client.get("/mail/templates?limit=2&offset=10", headers=superadmin)).json()
-    assert (len(page["items"]), page["total"]) == (1, 11)
+    page = (await client.get("/mail/templates?limit=2&offset=11", headers=superadmin)).json()
+    assert (len(page["items"]), page["total"]) == (1, 12)
 
 
 async def test_a_preview_renders_one_email_in_the_language_asked_for(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
@@ -40,7 +41,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, update
 
 from tessera.common.consumers import Handling
 from tessera.common.db import driver_in_transaction
@@ -298,14 +299,28 @@ async def _afterwards(uow: Handling, email: Email[Any], event: Any) -> None:
 ERASED = "erased@deleted.invalid"
 
 
-async def erase_recipient(uow: Handling, *, user_id: uuid.UUID) -> None:
-    """Replace the recipient of every delivery of ``user_id`` with :data:`ERASED`, in the
-    caller's transaction."""
-    await uow.session.execute(
-        update(Delivery).where(Delivery.user_id == user_id).values(recipient=ERASED)
-    )
+async def erase_recipient(
+    uow: Handling,
+    *,
+    user_id: uuid.UUID,
+    address: str | None = None,
+    until: datetime | None = None,
+) -> None:
+    """Replace the recipient of every delivery of ``user_id`` with :data:`ERASED`; and, given
+    the account's former ``address``, of every delivery to it recorded ``until`` the account
+    was deleted (emails that went there without a user id: invitations, say), not those of
+    an account registered with the freed address afterwards. In the caller's transaction."""
+    which = Delivery.user_id == user_id
+    if address is not None:
+        to_address = func.lower(Delivery.recipient) == address.strip().lower()
+        if until is not None:
+            to_address = and_(to_address, Delivery.created_at <= until)
+        which = or_(which, to_address)
+    await uow.session.execute(update(Delivery).where(which).values(recipient=ERASED))
 
 
 async def forget_user(uow: Handling, event: UserDeleted) -> None:
-    """``auth.user.deleted``: erase the account's address from every delivery of it."""
+    """``auth.user.deleted``: erase the account's address from every delivery of it (the
+    goodbye email of ``auth.account.deleted`` erases it after itself too, so whichever of the
+    two events comes first, no delivery keeps the address)."""
     await erase_recipient(uow, user_id=event.user_id)

@@ -1,5 +1,5 @@
 """The account emails, sent from auth's events: verification, recovery, sign-in link,
-password changed, account locked.
+password changed, account locked, account deleted.
 
 Every one goes to the account's own address, in its locale, and greets it by name; the
 models below are the mailer's trimmed copies of auth's events (only the fields read here).
@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from tessera.common.consumers import Handling
 from tessera.common.messaging import Event
+from tessera.mailer import service
 from tessera.mailer.catalogue import SAMPLE_TOKEN, Email, Mail, Occasion, when
 
 __all__ = [
+    "AccountDeleted",
     "AccountLocked",
     "EmailVerificationRequested",
     "LoginLinkRequested",
@@ -237,4 +240,37 @@ account_locked = Email(
     samples=lambda now: [
         AccountLocked(**SAMPLE_USER, locked_until=(now + timedelta(minutes=5)).isoformat())
     ],
+)
+
+
+# --- account deleted ------------------------------------------------------------------------
+
+
+class AccountDeleted(_ToUser):
+    """``auth.account.deleted`` v1: the former address, once, so its owner is told; the
+    mailer keeps it no longer than this email (see :func:`_erase_address`)."""
+
+    type: ClassVar[str] = "auth.account.deleted"
+    version: ClassVar[int] = 1
+
+
+def _account_deleted(event: AccountDeleted, at: Occasion) -> list[Mail]:
+    return [_to(event, "account_deleted", {"deleted_at": at.occurred_at})]
+
+
+async def _erase_address(uow: Handling, event: AccountDeleted) -> None:
+    """Once the goodbye is settled (or given back for a retry, which sends it from the event,
+    not the row), the address leaves the delivery log, whichever of this event and
+    ``auth.user.deleted`` came first: both erase, and this runs after its own delivery."""
+    await service.erase_recipient(
+        uow, user_id=event.user_id, address=event.email, until=uow.envelope.occurred_at
+    )
+
+
+account_deleted = Email(
+    on=(AccountDeleted,),
+    templates=("account_deleted",),
+    compose=_account_deleted,
+    samples=lambda now: [AccountDeleted(**SAMPLE_USER)],
+    afterwards=_erase_address,
 )
