@@ -30,6 +30,7 @@ __all__ = [
     "Delivery",
     "Suppression",
     "blocking",
+    "hold_recipient",
     "lease_delivery",
     "mark_delivery",
     "messaging",
@@ -114,6 +115,9 @@ SELECT (SELECT created_at FROM mailer.suppressions WHERE address = $1) AS suppre
          WHERE recipient = $2 AND created_at >= now() - make_interval(secs => $3)
            AND status IN ('sending', 'sent', 'retrying') AND id <> $4) AS recent
 """
+# the two-key advisory locks of class RECIPIENT_LOCK are the mailer's, one per address
+RECIPIENT_LOCK = 0x6D61696C  # "mail"
+_HOLD = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 _MARK = (
     "UPDATE mailer.deliveries SET status = $2, last_error = $3, updated_at = now() WHERE id = $1"
 )
@@ -144,6 +148,15 @@ async def record_delivery(driver: Any, row: dict[str, Any]) -> Any:
         row["id"], row["event_id"], row["event_type"], row["user_id"], row["template"],
         row["locale"], row["recipient"], row["subject"], row["message_id"],
     )  # fmt: skip
+
+
+async def hold_recipient(driver: Any, recipient: str) -> None:
+    """Wait until no other transaction is deciding about an email to ``recipient`` (any case),
+    and keep the others waiting until this one ends. Taken before :func:`blocking` counts, so
+    each address's count and lease are one decision at a time, and the next statement's
+    snapshot sees the lease the previous holder committed. Two addresses may share a hash:
+    they then merely take turns."""
+    await driver.execute(_HOLD, RECIPIENT_LOCK, recipient.strip().lower())
 
 
 async def blocking(

@@ -163,8 +163,11 @@ class _Unsent:
 
 async def _blocked(driver: Any, mailer: Mailer, did: uuid.UUID, to: str) -> tuple[str, str] | None:
     """``(status, why)`` when this new delivery must not be sent: a suppressed address, or
-    a recipient past the limit."""
+    a recipient past the limit. Holds the recipient's lock until the caller's transaction
+    ends, so the count and the lease that follows are exact under concurrency: two emails to
+    one address handled at the same instant are decided one after the other."""
     limit = mailer.settings.recipient_limit
+    await models.hold_recipient(driver, to)
     since, recent = await models.blocking(
         driver, delivery_id=did, recipient=to, window_s=limit.window_s
     )
