@@ -22,8 +22,10 @@ acknowledged, so RabbitMQ delivers it again; once the lease has run out
 (``MAILER__DELIVERY_LEASE_S``) the email is sent a second time, with the same Message-ID
 (mail clients and servers that deduplicate by Message-ID show it once), and
 ``delivery_outcome_unknown`` is logged with the delivery id. Resending is the chosen side of
-the window: a lost sign-in or reset link locks a user out, a duplicate does not.
-``tests/test_delivery_states.py`` makes the window happen and counts it.
+the window: a lost sign-in or reset link locks a user out, a duplicate does not. At most the
+deliveries in flight when the process died can fall in it (``BROKER__PREFETCH`` events, and
+one from the quarantine). ``tests/test_delivery_states.py`` makes the window happen;
+``tests/test_kill_mid_batch.py`` kills a mailer process mid-batch and counts it.
 """
 
 from __future__ import annotations
