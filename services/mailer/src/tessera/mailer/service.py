@@ -163,23 +163,6 @@ class _Unsent:
     text: str
 
 
-async def _blocked(driver: Any, mailer: Mailer, did: uuid.UUID, to: str) -> tuple[str, str] | None:
-    """``(status, why)`` when this new delivery must not be sent: a suppressed address, or
-    a recipient past the limit. Holds the recipient's lock until the caller's transaction
-    ends, so the count and the lease that follows are exact under concurrency: two emails to
-    one address handled at the same instant are decided one after the other."""
-    limit = mailer.settings.recipient_limit
-    await models.hold_recipient(driver, to)
-    since, recent = await models.blocking(
-        driver, delivery_id=did, recipient=to, window_s=limit.window_s
-    )
-    if since is not None:
-        return "suppressed", f"address suppressed since {since:%Y-%m-%d}"
-    if recent >= limit.limit:
-        return "limited", f"{recent} emails to this address in the last {limit.window_s} s"
-    return None
-
-
 async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | None:
     envelope = uow.envelope
     did = delivery_id(envelope.id, mail.template, mail.to)
@@ -187,10 +170,12 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
     rendered = mailer.renderer.render(mail.template, mail.locale, mail.context)
     invalid = _valid_address(mail.to)
 
-    # 1. record and lease (one short transaction); a duplicate handled at the same moment
-    # elsewhere waits on the row's lock for the first one's lease instead of failing
-    async with uow:
-        driver = await driver_in_transaction(uow.session)
+    # 1. record and lease (one short transaction, on asyncpg: no outbox row to write); a
+    # duplicate handled at the same moment elsewhere waits on the row's lock for the first
+    # one's lease instead of failing, and a new delivery's limit is counted under the
+    # recipient's lock (see models.record_delivery)
+    limit = mailer.settings.recipient_limit
+    async with uow.driver() as driver, driver.transaction():
         row = await models.record_delivery(
             driver,
             {
@@ -205,20 +190,23 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
             return None
         if status == "sending" and row["leased"]:
             return _Unsent(final=False, text=f"delivery {did} is being sent by another consumer")
-        if status == "queued" and (blocked := await _blocked(driver, mailer, did, mail.to)):
-            await models.mark_delivery(driver, did, *blocked)
-            await uow.commit()
-            log.info("delivery_not_sent", delivery_id=str(did), status=blocked[0])
-            return None
-        if status == "sending":
-            log.warning(
-                "delivery_outcome_unknown",
-                delivery_id=str(did),
-                message_id=message_id,
-                detail="a consumer died while sending it; sending again with its Message-ID",
-            )
-        attempts = await models.lease_delivery(driver, did, mailer.settings.delivery_lease_s)
-        await uow.commit()
+        if status == "queued":
+            status, attempts = await models.decide_delivery(
+                driver, did, recipient=mail.to, limit=limit.limit, window_s=limit.window_s,
+                lease_s=mailer.settings.delivery_lease_s,
+            )  # fmt: skip
+            if status != "sending":
+                log.info("delivery_not_sent", delivery_id=str(did), status=status)
+                return None
+        else:
+            if status == "sending":
+                log.warning(
+                    "delivery_outcome_unknown",
+                    delivery_id=str(did),
+                    message_id=message_id,
+                    detail="a consumer died while sending it; sending again with its Message-ID",
+                )
+            attempts = await models.lease_delivery(driver, did, mailer.settings.delivery_lease_s)
 
     # 2. send, no transaction open
     error: DeliveryError | None
@@ -232,46 +220,56 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
         except DeliveryError as exc:
             error = exc
 
-    # 3. settle
+    # 3. settle: one statement, committing on its own; a failure also suppresses the address
+    # (when refused for good) and publishes its event, in one transaction
     permanent = isinstance(error, PermanentFailure)
     final = error is None or permanent or attempts >= mailer.max_attempts
     status = "sent" if error is None else ("failed" if final else "retrying")
+    if status != "failed":
+        async with uow.driver() as driver:
+            await models.settle_delivery(
+                driver, did, status, None if error is None else str(error)[:2000]
+            )
+        if error is None:
+            return None
+        log.warning(
+            "delivery_retrying",
+            delivery_id=str(did),
+            attempts=attempts,
+            permanent=permanent,
+            error=str(error)[:500],
+        )
+        return _Unsent(final=False, text=f"email {did}: {error}")
+    assert error is not None
     async with uow:
         driver = await driver_in_transaction(uow.session)
-        await models.settle_delivery(
-            driver, did, status, None if error is None else str(error)[:2000]
-        )
+        await models.settle_delivery(driver, did, status, str(error)[:2000])
         if permanent and invalid is None:
             # the address hard-failed: later emails to it are not sent (until lifted)
             await models.suppress(driver, mail.to, str(error)[:2000], did)
-        if status == "failed" and error is not None:
-            uow.publish(
-                DeliveryFailed(
-                    delivery_id=did,
-                    event_id=envelope.id,
-                    event_type=envelope.type,
-                    template=mail.template,
-                    recipient=mail.to,
-                    user_id=mail.user_id,
-                    permanent=permanent,
-                    reason=str(error)[:500],
-                ),
-                subject=str(did),
-            )
+        uow.publish(
+            DeliveryFailed(
+                delivery_id=did,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                template=mail.template,
+                recipient=mail.to,
+                user_id=mail.user_id,
+                permanent=permanent,
+                reason=str(error)[:500],
+            ),
+            subject=str(did),
+        )
         await uow.commit()
-    if error is None:
-        return None
     log.warning(
-        "delivery_failed" if final else "delivery_retrying",
+        "delivery_failed",
         delivery_id=str(did),
         attempts=attempts,
         permanent=permanent,
         error=str(error)[:500],
     )
-    if status == "failed":
-        why = "refused" if permanent else f"still failing after {attempts} attempts"
-        return _Unsent(final=True, text=f"email {did} {why}: {error}")
-    return _Unsent(final=False, text=f"email {did}: {error}")
+    why = "refused" if permanent else f"still failing after {attempts} attempts"
+    return _Unsent(final=True, text=f"email {did} {why}: {error}")
 
 
 def handler(email: Email[Any]) -> Callable[[Handling, Any], Awaitable[None]]:
