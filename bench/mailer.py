@@ -13,6 +13,8 @@ duplicate would show. Tracing is off (``OTEL_SDK_DISABLED=true``) in both.
 
     uv run python bench/mailer.py                 # 2,000 emails, ~1 min
     uv run python bench/mailer.py --emails 500 --json
+    uv run python bench/mailer.py --profile stack.txt   # py-spy of the mailer's run
+    uv run python bench/profile_summary.py stack.txt --top 25
 
 Needs PostgreSQL and RabbitMQ (``TEST_POSTGRES_URL``, ``TEST_RABBITMQ_URL`` or the local
 defaults). Uses a database of its own (``tessera_bench_mail_<id>``) and unique broker names,
@@ -27,6 +29,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 import uuid
@@ -39,6 +42,7 @@ import aiosmtplib
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 GOALS = {"emails_per_s": 200.0, "ratio": 0.5}
 
 
@@ -158,6 +162,7 @@ async def stack_part(cfg: dict[str, Any]) -> dict[str, Any]:
     db = await asyncpg.connect(cfg["database_url"].replace("+asyncpg", ""))
     try:
         app = create_app(settings)
+        profiler = await start_profiler(cfg.get("profile"))
         cpu = time.process_time()
         async with app.router.lifespan_context(app):
             deadline = time.monotonic() + max(120.0, cfg["emails"] / 20)
@@ -169,6 +174,7 @@ async def stack_part(cfg: dict[str, Any]) -> dict[str, Any]:
                     break
                 await asyncio.sleep(0.1)
             cpu = time.process_time() - cpu
+        await stop_profiler(profiler)
         row = await db.fetchrow(
             "SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) AS recorded,"
             " extract(epoch FROM max(sent_at) - min(created_at)) AS span,"
@@ -186,6 +192,25 @@ async def stack_part(cfg: dict[str, Any]) -> dict[str, Any]:
         # the whole lifespan's CPU (start-up and the polling too): an upper bound
         "cpu_ms_per_email": round(cpu * 1000 / max(1, row["sent"]), 3),
     }
+
+
+async def start_profiler(path: str | None) -> asyncio.subprocess.Process | None:
+    """py-spy on this process (raw format, 200 Hz), for ``bench/profile_summary.py``."""
+    if not path:
+        return None
+    profiler = await asyncio.create_subprocess_exec(
+        str(BIN / "py-spy"), "record", "-r", "200", "-d", "600", "-f", "raw", "-o", path,
+        "--pid", str(os.getpid()),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # attached
+    return profiler
+
+
+async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
+    if profiler is not None and profiler.returncode is None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        await asyncio.wait_for(profiler.wait(), 60)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -244,6 +269,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "unrouted": f"tessera.unrouted.benchmail{run_id}",
         "queue_prefix": f"benchmail{run_id}.",
         "emails": args.emails,
+        "profile": str(args.profile.resolve()) if args.profile else None,
     }
     conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{database}"')
@@ -311,6 +337,7 @@ def main() -> None:
     )
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profile of the mailer's run")
     parser.add_argument("--child", choices=("floor", "stack"), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()

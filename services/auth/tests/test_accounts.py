@@ -640,6 +640,14 @@ async def test_delete_me_anonymises_the_account_and_ends_its_sessions(
     assert (await _login(client, anonymous, "!deleted")).status_code in {401, 422}
     [deleted] = await _events(query, user["id"], "auth.user.deleted")
     assert deleted["data"] == {"user_id": user["id"]}
+    # the former address goes to the mailer once, for the goodbye email
+    [goodbye] = await _events(query, user["id"], "auth.account.deleted")
+    assert goodbye["data"] == {
+        "user_id": user["id"],
+        "email": user["email"],
+        "full_name": "Ada Lovelace",
+        "locale": user["locale"],
+    }
     # the address is free again
     again = await register(user["email"])
     assert again["id"] != user["id"]
@@ -658,6 +666,7 @@ async def test_delete_me_with_the_wrong_password_is_401_and_keeps_the_account(
     _assert_problem(response, 401, "invalid_credentials")
     assert (await client.get("/auth/me", headers=_bearer(access))).json() == user
     assert await _events(query, user["id"], "auth.user.deleted") == []
+    assert await _events(query, user["id"], "auth.account.deleted") == []
 
 
 async def test_mail_links_of_a_deleted_account_stop_working(

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from babel import Locale
 
+from tessera.common.testing.broker import eventually
 from tessera.common.testing.smtp import mime_parts
 from tessera.mailer.rendering import format_when
+from tessera.mailer.service import ERASED
 
 PUBLIC_URL = "https://app.tessera.test"
 WAIT_S = 10.0
@@ -44,8 +46,12 @@ def _envelope(event_type: str, **data: Any) -> dict[str, Any]:
         "auth.login_link.requested": {"login_token": token, "expires_at": expires},
         "auth.password.changed": {},
         "auth.account.locked": {"locked_for_s": 60, "locked_until": expires},
+        "auth.account.deleted": {},
+        "auth.user.deleted": {},
     }[event_type]
     body.update(data)
+    if event_type == "auth.user.deleted":
+        body = {"user_id": body["user_id"]}
     return {
         "id": str(uuid.uuid4()),
         "type": event_type,
@@ -247,3 +253,107 @@ async def test_deleting_the_account_erases_its_address_from_every_delivery(
         "SELECT count(*) FROM deliveries WHERE recipient = :e", e=sent["data"]["email"]
     )
     assert everywhere[0][0] == 0
+
+
+async def _handled(query: Any, event: dict[str, Any]) -> bool:
+    """The mailer has handled ``event`` (its inbox claim is written once the handler returned)."""
+    rows = await query("SELECT 1 FROM inbox WHERE event_id = :id", id=uuid.UUID(event["id"]))
+    return bool(rows)
+
+
+async def _recipients(query: Any, user_id: str, address: str) -> list[str]:
+    rows = await query(
+        "SELECT recipient FROM deliveries WHERE user_id = :u OR lower(recipient) = lower(:a)",
+        u=uuid.UUID(user_id),
+        a=address,
+    )
+    return sorted(r.recipient for r in rows)
+
+
+@pytest.mark.parametrize("first", ["auth.user.deleted", "auth.account.deleted"])
+async def test_the_goodbye_email_is_sent_once_and_its_address_erased_whichever_event_comes_first(
+    first: str, smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
+) -> None:
+    earlier = _envelope("auth.password.changed")
+    user_id, address = earlier["data"]["user_id"], earlier["data"]["email"]
+    await publish(earlier)
+    await wait_for_deliveries(earlier["id"])
+    goodbye = _envelope("auth.account.deleted", user_id=user_id, email=address, locale="fr")
+    deleted = _envelope("auth.user.deleted", user_id=user_id)
+    second = deleted if first == "auth.account.deleted" else goodbye
+
+    for event in (goodbye if first == "auth.account.deleted" else deleted, second):
+        await publish(event)
+        await eventually(lambda e=event: _handled(query, e), timeout=WAIT_S, what=event["type"])
+
+    [received] = smtp.to(address)[1:]  # after the password-changed email, one goodbye
+    text, html = mime_parts(received.message)
+    assert received.message["Subject"] == "Votre compte Tessera a été supprimé"
+    assert address in text
+    assert "Ada Lovelace" in html
+    assert await _recipients(query, user_id, address) == [ERASED, ERASED]
+    [row] = await wait_for_deliveries(goodbye["id"])
+    assert (row.template, row.status, row.recipient) == ("account_deleted", "sent", ERASED)
+
+
+async def test_the_goodbye_erases_earlier_mail_to_the_address_but_not_a_new_account_s(
+    smtp: Any, publish: Any, query: Any, wait_for_deliveries: Any
+) -> None:
+    """An email sent to the address without the user's id (an invitation) is erased too; one
+    to an account registered with the freed address after the deletion is not."""
+    address = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    invitation = {
+        **_envelope("auth.password.changed"),
+        "type": "applets.invitation.created",
+        "producer": "applets",
+        "data": {
+            "invitation_id": str(uuid.uuid4()), "applet_id": str(uuid.uuid4()),
+            "applet_name": "Sleep diary", "email": address.upper(), "role": "reviewer",
+            "invitee_has_account": True, "inviter_id": str(uuid.uuid4()),
+            "inviter_name": "Grace Hopper", "accept_token": "t" * 40,
+            "expires_at": datetime.now(UTC).isoformat(),
+        },
+    }  # fmt: skip
+    await publish(invitation)
+    await wait_for_deliveries(invitation["id"])
+    deleted_at = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    newcomer = _envelope("auth.email_verification.requested", email=address)
+    await publish(newcomer)
+    await wait_for_deliveries(newcomer["id"])
+
+    goodbye = _envelope("auth.account.deleted", email=address)
+    goodbye["occurred_at"] = deleted_at.isoformat()
+    await publish(goodbye)
+    await eventually(lambda: _handled(query, goodbye), timeout=WAIT_S, what="the goodbye")
+
+    assert len(smtp.to(address)) == 3
+    [kept] = await query(
+        "SELECT recipient FROM deliveries WHERE event_id = :id", id=uuid.UUID(newcomer["id"])
+    )
+    assert kept.recipient == address
+    for event in (invitation, goodbye):
+        [row] = await query(
+            "SELECT recipient FROM deliveries WHERE event_id = :id", id=uuid.UUID(event["id"])
+        )
+        assert row.recipient == ERASED, event["type"]
+
+
+async def test_a_goodbye_the_server_refuses_still_leaves_no_address_behind(
+    smtp: Any, publish: Any, query: Any
+) -> None:
+    goodbye = _envelope("auth.account.deleted")
+    smtp.refuse_next(1, code=550)
+
+    await publish(goodbye)
+
+    async def erased() -> Any:
+        rows = await query(
+            "SELECT status, recipient FROM deliveries WHERE event_id = :id",
+            id=uuid.UUID(goodbye["id"]),
+        )
+        return rows if rows and rows[0].status == "failed" and rows[0].recipient == ERASED else []
+
+    [row] = await eventually(erased, timeout=WAIT_S, what="a failed, erased goodbye")
+    assert smtp.messages == []
+    assert row.recipient == ERASED

@@ -11,6 +11,13 @@ import httpx
 from .conftest import PUBLIC_URL
 from .test_locales import LOCALES
 
+EVERY_TEMPLATE = {
+    "verify_email", "password_reset", "login_link", "password_changed", "account_locked",
+    "account_deleted", "invitation", "invitation_register", "invitation_accepted",
+    "ownership_transfer_requested", "ownership_transferred_from_you",
+    "ownership_transferred_to_you",
+}  # fmt: skip
+
 
 async def test_the_templates_are_listed_with_their_languages(
     client: httpx.AsyncClient, superadmin: dict[str, str], tokens: Any
@@ -21,13 +28,11 @@ async def test_the_templates_are_listed_with_their_languages(
     assert someone.status_code == 403
     assert listed.status_code == 200
     body = listed.json()
-    assert body["total"] == 5
-    assert {t["name"] for t in body["items"]} == {
-        "verify_email", "password_reset", "login_link", "password_changed", "account_locked",
-    }  # fmt: skip
+    assert body["total"] == len(EVERY_TEMPLATE) == 12
+    assert {t["name"] for t in body["items"]} == EVERY_TEMPLATE
     assert all(t["locales"] == sorted(LOCALES) for t in body["items"])
-    page = (await client.get("/mail/templates?limit=2&offset=4", headers=superadmin)).json()
-    assert (len(page["items"]), page["total"]) == (1, 5)
+    page = (await client.get("/mail/templates?limit=2&offset=11", headers=superadmin)).json()
+    assert (len(page["items"]), page["total"]) == (1, 12)
 
 
 async def test_a_preview_renders_one_email_in_the_language_asked_for(

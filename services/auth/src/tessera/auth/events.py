@@ -11,6 +11,7 @@ from tessera.common.messaging import Event
 
 __all__ = [
     "PUBLISHED",
+    "AccountDeleted",
     "AccountLocked",
     "ApiKeyCreated",
     "ApiKeyRevoked",
@@ -117,6 +118,16 @@ class UserDeleted(Event):
     user_id: uuid.UUID
 
 
+class AccountDeleted(_Addressed):
+    """An account was deleted, told to its former address: the one event that carries the
+    address after deletion, so its owner gets a last email. Published with
+    ``auth.user.deleted``, in the same transaction; a consumer keeps the address no longer
+    than it needs to write that email."""
+
+    type: ClassVar[str] = "auth.account.deleted"
+    version: ClassVar[int] = 1
+
+
 class OrganisationCreated(Event):
     """An organisation exists; its creator is its first admin (a membership event follows)."""
 
@@ -210,4 +221,5 @@ PUBLISHED: list[type[Event]] = [
     PasswordChanged,
     LoginLinkRequested,
     UserDeleted,
+    AccountDeleted,
 ]

@@ -4,7 +4,7 @@ suppressed addresses."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tessera.common.deps import Runtime, Superadmin, UoW
 from tessera.common.pagination import Page, Paging
 from tessera.common.problems import Problem
-from tessera.mailer import admin, service
+from tessera.mailer import admin, catalogue, service
 
 __all__ = ["router", "templates"]
 
@@ -181,7 +181,7 @@ templates = APIRouter(prefix="/mail", tags=["templates"])
 @templates.get("/templates", summary="The emails the mailer sends", responses=FORBIDDEN)
 async def list_templates(runtime: Runtime, caller: Superadmin, page: Paging) -> Page[TemplateOut]:
     mailer = runtime.get(service.Mailer)
-    names = service.MAIL_TEMPLATES
+    names = catalogue.templates()
     shown = names[page.offset : page.offset + page.limit]
     items = [TemplateOut(name=n, locales=mailer.renderer.locales(n)) for n in shown]
     return Page.of(items, len(names), page)
@@ -192,7 +192,8 @@ async def list_templates(runtime: Runtime, caller: Superadmin, page: Paging) -> 
     response_model=PreviewOut,
     summary="One email rendered with sample data",
     description=(
-        "Without `part`, the subject and both parts as JSON; `part=html` or `part=text` "
+        "Rendered from the email's declared sample event, through the same code as a real "
+        "one. Without `part`, the subject and both parts as JSON; `part=html` or `part=text` "
         "answers that part alone (`text/html` or `text/plain`), as a mail client shows it."
     ),
     responses=FORBIDDEN
@@ -209,9 +210,11 @@ async def preview_template(
     part: Annotated[Literal["html", "text"] | None, Query()] = None,
 ) -> Any:
     mailer = runtime.get(service.Mailer)
-    if name not in service.MAIL_TEMPLATES:
+    occasion = catalogue.Occasion(mailer.settings.public_url, datetime.now(UTC))
+    sample = catalogue.find_template(name, occasion)
+    if sample is None:
         raise TemplateNotFound(f"no template {name!r}")
-    rendered = mailer.renderer.render(name, locale, service.sample_context(mailer, name))
+    rendered = mailer.renderer.render(name, locale, sample.context)
     language = {"Content-Language": rendered.locale}
     if part == "html":
         return HTMLResponse(rendered.html, headers=language)

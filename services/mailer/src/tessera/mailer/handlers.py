@@ -1,27 +1,18 @@
-"""The events the mailer handles: each handler is its use case (see ``service.py``)."""
+"""The events the mailer handles: one consumer per event of each declared email (see
+``catalogue.py``), and the erasure of a deleted account's address."""
 
 from __future__ import annotations
 
 from tessera.common.consumers import Consumer
-from tessera.mailer import service
-from tessera.mailer.events import (
-    AccountLocked,
-    EmailVerificationRequested,
-    LoginLinkRequested,
-    PasswordChanged,
-    PasswordRecoveryRequested,
-    UserDeleted,
-    UserRegistered,
-)
+from tessera.mailer import catalogue, service
+from tessera.mailer.events import UserDeleted
 
 __all__ = ["consumer"]
 
 consumer = Consumer()
-# mail is sent with no transaction open: each delivery row makes its handler idempotent
-consumer.on(UserRegistered, service.send_verification, transaction=False)
-consumer.on(EmailVerificationRequested, service.send_verification, transaction=False)
-consumer.on(PasswordRecoveryRequested, service.send_password_reset, transaction=False)
-consumer.on(LoginLinkRequested, service.send_login_link, transaction=False)
-consumer.on(PasswordChanged, service.send_password_changed, transaction=False)
-consumer.on(AccountLocked, service.send_account_locked, transaction=False)
+for _email in catalogue.emails():
+    _send = service.handler(_email)
+    for _event in _email.on:
+        # mail is sent with no transaction open: each delivery row makes its handler idempotent
+        consumer.on(_event, _send, transaction=False)
 consumer.on(UserDeleted, service.forget_user)

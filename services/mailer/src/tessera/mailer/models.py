@@ -29,9 +29,8 @@ from tessera.common.runtime import MessagingTables
 __all__ = [
     "Delivery",
     "Suppression",
-    "blocking",
+    "decide_delivery",
     "lease_delivery",
-    "mark_delivery",
     "messaging",
     "metadata",
     "record_delivery",
@@ -97,26 +96,50 @@ class Suppression(MailerTable, table=True):
     )
 
 
-# --- the delivery's steps, on the asyncpg connection of the unit of work's transaction -------
-# (``tessera.common.db.driver_in_transaction``): a handful of statements an email, written
-# once here; through the ORM they cost the mailer more CPU than building the email itself.
+# --- the delivery's steps, on asyncpg directly (a pooled connection, in a transaction where
+# one is needed): a handful of statements an email, written once here; through the ORM they
+# cost the mailer more CPU than building the email itself, and each one saved is a round trip.
 
+# the two-key advisory locks of class RECIPIENT_LOCK are the mailer's, one per address
+RECIPIENT_LOCK = 0x6D61696C  # "mail"
 _RECORD = """
+WITH held AS (SELECT pg_advisory_xact_lock($10, hashtext(lower(btrim($7::varchar)))))
 INSERT INTO mailer.deliveries AS d (id, event_id, event_type, user_id, template, locale,
     recipient, subject, message_id, status, attempts, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, now(), now())
+SELECT $1::uuid, $2::uuid, $3::varchar, $4::uuid, $5::varchar, $6::varchar, $7::varchar,
+    $8::varchar, $9::varchar, 'queued', 0, now(), now() FROM held
 ON CONFLICT (id) DO UPDATE SET id = d.id
 RETURNING status, attempts, coalesce(lease_until > now(), false) AS leased
 """
-_BLOCKED = """
-SELECT (SELECT created_at FROM mailer.suppressions WHERE address = $1) AS suppressed_since,
-       (SELECT count(*) FROM mailer.deliveries
-         WHERE recipient = $2 AND created_at >= now() - make_interval(secs => $3)
-           AND status IN ('sending', 'sent', 'retrying') AND id <> $4) AS recent
-"""
-_MARK = (
-    "UPDATE mailer.deliveries SET status = $2, last_error = $3, updated_at = now() WHERE id = $1"
+# a new delivery: suppressed, limited, or leased, decided in one statement; its snapshot is
+# taken after _RECORD took the recipient's lock, so it counts every lease committed before
+_DECIDE = """
+WITH facts AS (
+    SELECT (SELECT created_at FROM mailer.suppressions WHERE address = $2) AS since,
+           (SELECT count(*) FROM mailer.deliveries
+             WHERE recipient = $3 AND created_at >= now() - make_interval(secs => $4)
+               AND status IN ('sending', 'sent', 'retrying') AND id <> $1) AS recent
+), decided AS (
+    SELECT since, recent,
+           CASE WHEN since IS NOT NULL THEN 'suppressed'
+                WHEN recent >= $5 THEN 'limited' ELSE 'sending' END AS status
+    FROM facts
 )
+UPDATE mailer.deliveries AS d
+SET status = x.status,
+    lease_until = CASE WHEN x.status = 'sending' THEN now() + make_interval(secs => $6) END,
+    attempts = d.attempts + CASE WHEN x.status = 'sending' THEN 1 ELSE 0 END,
+    last_error = CASE x.status
+        WHEN 'suppressed' THEN
+            'address suppressed since ' || to_char(x.since AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+        WHEN 'limited' THEN
+            x.recent || ' emails to this address in the last ' || $7::text || ' s'
+        ELSE d.last_error END,
+    updated_at = now()
+FROM decided AS x
+WHERE d.id = $1
+RETURNING d.status, d.attempts
+"""
 _LEASE = """
 UPDATE mailer.deliveries
 SET status = 'sending', lease_until = now() + make_interval(secs => $2),
@@ -138,27 +161,38 @@ VALUES ($1, $2, $3, now()) ON CONFLICT (address) DO NOTHING
 
 async def record_delivery(driver: Any, row: dict[str, Any]) -> Any:
     """Insert the delivery if new, lock it either way; its status, attempts and whether
-    another consumer's lease on it is still running."""
+    another consumer's lease on it is still running.
+
+    First it takes the recipient's lock (an advisory lock on the lower-cased address, held
+    until the transaction ends): each address is one decision at a time, so
+    :func:`decide_delivery`, the next statement, counts every lease committed before it and
+    the per-recipient limit is exact however many consumers handle emails to one address at
+    once. Two addresses may share a hash: they then merely take turns."""
     return await driver.fetchrow(
         _RECORD,
         row["id"], row["event_id"], row["event_type"], row["user_id"], row["template"],
-        row["locale"], row["recipient"], row["subject"], row["message_id"],
+        row["locale"], row["recipient"], row["subject"], row["message_id"], RECIPIENT_LOCK,
     )  # fmt: skip
 
 
-async def blocking(
-    driver: Any, *, delivery_id: uuid.UUID, recipient: str, window_s: int
-) -> tuple[datetime | None, int]:
-    """When the address was suppressed (or None), and how many other emails it was sent
-    in the last ``window_s``."""
+async def decide_delivery(
+    driver: Any,
+    delivery_id: uuid.UUID,
+    *,
+    recipient: str,
+    limit: int,
+    window_s: int,
+    lease_s: float,
+) -> tuple[str, int]:
+    """A new (``queued``) delivery becomes ``suppressed`` (its address hard-failed before),
+    ``limited`` (the recipient had ``limit`` emails in the last ``window_s``: the reason is
+    its ``last_error``), or ``sending``, leased for ``lease_s``. Its status and attempts.
+    In the transaction of :func:`record_delivery`, after it."""
     found = await driver.fetchrow(
-        _BLOCKED, recipient.strip().lower(), recipient, float(window_s), delivery_id
-    )
-    return found["suppressed_since"], int(found["recent"])
-
-
-async def mark_delivery(driver: Any, delivery_id: uuid.UUID, status: str, why: str) -> None:
-    await driver.execute(_MARK, delivery_id, status, why)
+        _DECIDE, delivery_id, recipient.strip().lower(), recipient, float(window_s), limit,
+        lease_s, str(window_s),
+    )  # fmt: skip
+    return str(found["status"]), int(found["attempts"])
 
 
 async def lease_delivery(driver: Any, delivery_id: uuid.UUID, lease_s: float) -> int:

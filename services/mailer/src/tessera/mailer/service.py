@@ -1,7 +1,8 @@
 """Mailer use cases: render, record, send and record the outcome — never twice.
 
-Each mail-sending handler is registered with ``transaction=False``: no transaction is open
-while the mailer talks SMTP. :func:`deliver` does, for each email of the event:
+What is sent is declared in ``catalogue.py`` and ``mails/``; :func:`handler` makes the consumer
+of one declaration, registered with ``transaction=False``: no transaction is open while the
+mailer talks SMTP. :func:`deliver` does, for each email of the event:
 
 1. *record and lease* — one short transaction inserts the delivery (``queued``; its id and
    Message-ID are derived from the event id, the template and the recipient, so a redelivered
@@ -21,70 +22,56 @@ acknowledged, so RabbitMQ delivers it again; once the lease has run out
 (``MAILER__DELIVERY_LEASE_S``) the email is sent a second time, with the same Message-ID
 (mail clients and servers that deduplicate by Message-ID show it once), and
 ``delivery_outcome_unknown`` is logged with the delivery id. Resending is the chosen side of
-the window: a lost sign-in or reset link locks a user out, a duplicate does not.
-``tests/test_delivery_states.py`` makes the window happen and counts it.
+the window: a lost sign-in or reset link locks a user out, a duplicate does not. At most the
+deliveries in flight when the process died can fall in it (``BROKER__PREFETCH`` events, and
+one from the quarantine). ``tests/test_delivery_states.py`` makes the window happen;
+``tests/test_kill_mid_batch.py`` kills a mailer process mid-batch and counts it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, update
 
 from tessera.common.consumers import Handling
 from tessera.common.db import driver_in_transaction
 from tessera.common.messaging.rabbit import PermanentError
 from tessera.mailer import models
+from tessera.mailer.catalogue import Email, Mail, Occasion
 from tessera.mailer.drivers import DeliveryError, MailDriver, PermanentFailure
-from tessera.mailer.events import (
-    AccountLocked,
-    DeliveryFailed,
-    EmailVerificationRequested,
-    LoginLinkRequested,
-    PasswordChanged,
-    PasswordRecoveryRequested,
-    UserDeleted,
-    UserRegistered,
-)
+from tessera.mailer.events import DeliveryFailed, UserDeleted
 from tessera.mailer.models import Delivery
 from tessera.mailer.rendering import Rendered, Renderer
 from tessera.mailer.settings import Settings
 
 __all__ = [
-    "MAIL_TEMPLATES",
+    "ERASED",
     "DeliveryRetry",
     "Mail",
     "Mailer",
     "deliver",
-    "sample_context",
-    "send_login_link",
+    "delivery_id",
+    "erase_recipient",
+    "forget_user",
+    "handler",
     "send_once",
-    "send_password_changed",
-    "send_password_reset",
-    "send_verification",
 ]
 
 log = structlog.stdlib.get_logger(__name__)
 
 FINISHED = frozenset({"sent", "failed", "suppressed", "limited"})
-
-
-class _Recipient(Protocol):
-    @property
-    def email(self) -> str: ...
-    @property
-    def full_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -128,17 +115,6 @@ def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) ->
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
     msg.attach(MIMEText(rendered.html, "html", "utf-8"))
     return msg
-
-
-@dataclass(frozen=True)
-class Mail:
-    """One templated email: what to render, for whom, in which language."""
-
-    template: str
-    to: str
-    locale: str
-    context: dict[str, Any]
-    user_id: uuid.UUID | None = None
 
 
 def delivery_id(event_id: uuid.UUID, template: str, recipient: str) -> uuid.UUID:
@@ -187,20 +163,6 @@ class _Unsent:
     text: str
 
 
-async def _blocked(driver: Any, mailer: Mailer, did: uuid.UUID, to: str) -> tuple[str, str] | None:
-    """``(status, why)`` when this new delivery must not be sent: a suppressed address, or
-    a recipient past the limit."""
-    limit = mailer.settings.recipient_limit
-    since, recent = await models.blocking(
-        driver, delivery_id=did, recipient=to, window_s=limit.window_s
-    )
-    if since is not None:
-        return "suppressed", f"address suppressed since {since:%Y-%m-%d}"
-    if recent >= limit.limit:
-        return "limited", f"{recent} emails to this address in the last {limit.window_s} s"
-    return None
-
-
 async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | None:
     envelope = uow.envelope
     did = delivery_id(envelope.id, mail.template, mail.to)
@@ -208,10 +170,12 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
     rendered = mailer.renderer.render(mail.template, mail.locale, mail.context)
     invalid = _valid_address(mail.to)
 
-    # 1. record and lease (one short transaction); a duplicate handled at the same moment
-    # elsewhere waits on the row's lock for the first one's lease instead of failing
-    async with uow:
-        driver = await driver_in_transaction(uow.session)
+    # 1. record and lease (one short transaction, on asyncpg: no outbox row to write); a
+    # duplicate handled at the same moment elsewhere waits on the row's lock for the first
+    # one's lease instead of failing, and a new delivery's limit is counted under the
+    # recipient's lock (see models.record_delivery)
+    limit = mailer.settings.recipient_limit
+    async with uow.driver() as driver, driver.transaction():
         row = await models.record_delivery(
             driver,
             {
@@ -226,20 +190,23 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
             return None
         if status == "sending" and row["leased"]:
             return _Unsent(final=False, text=f"delivery {did} is being sent by another consumer")
-        if status == "queued" and (blocked := await _blocked(driver, mailer, did, mail.to)):
-            await models.mark_delivery(driver, did, *blocked)
-            await uow.commit()
-            log.info("delivery_not_sent", delivery_id=str(did), status=blocked[0])
-            return None
-        if status == "sending":
-            log.warning(
-                "delivery_outcome_unknown",
-                delivery_id=str(did),
-                message_id=message_id,
-                detail="a consumer died while sending it; sending again with its Message-ID",
-            )
-        attempts = await models.lease_delivery(driver, did, mailer.settings.delivery_lease_s)
-        await uow.commit()
+        if status == "queued":
+            status, attempts = await models.decide_delivery(
+                driver, did, recipient=mail.to, limit=limit.limit, window_s=limit.window_s,
+                lease_s=mailer.settings.delivery_lease_s,
+            )  # fmt: skip
+            if status != "sending":
+                log.info("delivery_not_sent", delivery_id=str(did), status=status)
+                return None
+        else:
+            if status == "sending":
+                log.warning(
+                    "delivery_outcome_unknown",
+                    delivery_id=str(did),
+                    message_id=message_id,
+                    detail="a consumer died while sending it; sending again with its Message-ID",
+                )
+            attempts = await models.lease_delivery(driver, did, mailer.settings.delivery_lease_s)
 
     # 2. send, no transaction open
     error: DeliveryError | None
@@ -253,152 +220,110 @@ async def _deliver_one(uow: Handling, mailer: Mailer, mail: Mail) -> _Unsent | N
         except DeliveryError as exc:
             error = exc
 
-    # 3. settle
+    # 3. settle: one statement, committing on its own; a failure also suppresses the address
+    # (when refused for good) and publishes its event, in one transaction
     permanent = isinstance(error, PermanentFailure)
     final = error is None or permanent or attempts >= mailer.max_attempts
     status = "sent" if error is None else ("failed" if final else "retrying")
+    if status != "failed":
+        async with uow.driver() as driver:
+            await models.settle_delivery(
+                driver, did, status, None if error is None else str(error)[:2000]
+            )
+        if error is None:
+            return None
+        log.warning(
+            "delivery_retrying",
+            delivery_id=str(did),
+            attempts=attempts,
+            permanent=permanent,
+            error=str(error)[:500],
+        )
+        return _Unsent(final=False, text=f"email {did}: {error}")
+    assert error is not None
     async with uow:
         driver = await driver_in_transaction(uow.session)
-        await models.settle_delivery(
-            driver, did, status, None if error is None else str(error)[:2000]
-        )
+        await models.settle_delivery(driver, did, status, str(error)[:2000])
         if permanent and invalid is None:
             # the address hard-failed: later emails to it are not sent (until lifted)
             await models.suppress(driver, mail.to, str(error)[:2000], did)
-        if status == "failed" and error is not None:
-            uow.publish(
-                DeliveryFailed(
-                    delivery_id=did,
-                    event_id=envelope.id,
-                    event_type=envelope.type,
-                    template=mail.template,
-                    recipient=mail.to,
-                    user_id=mail.user_id,
-                    permanent=permanent,
-                    reason=str(error)[:500],
-                ),
-                subject=str(did),
-            )
+        uow.publish(
+            DeliveryFailed(
+                delivery_id=did,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                template=mail.template,
+                recipient=mail.to,
+                user_id=mail.user_id,
+                permanent=permanent,
+                reason=str(error)[:500],
+            ),
+            subject=str(did),
+        )
         await uow.commit()
-    if error is None:
-        return None
     log.warning(
-        "delivery_failed" if final else "delivery_retrying",
+        "delivery_failed",
         delivery_id=str(did),
         attempts=attempts,
         permanent=permanent,
         error=str(error)[:500],
     )
-    if status == "failed":
-        why = "refused" if permanent else f"still failing after {attempts} attempts"
-        return _Unsent(final=True, text=f"email {did} {why}: {error}")
-    return _Unsent(final=False, text=f"email {did}: {error}")
+    why = "refused" if permanent else f"still failing after {attempts} attempts"
+    return _Unsent(final=True, text=f"email {did} {why}: {error}")
 
 
-def _link(mailer: Mailer, path: str, token: str) -> str:
-    """A link into the web app; the token rides in the fragment, which no server logs."""
-    return f"{mailer.settings.public_url.rstrip('/')}/{path}#token={quote(token)}"
+def handler(email: Email[Any]) -> Callable[[Handling, Any], Awaitable[None]]:
+    """The consumer of ``email``'s events: compose the event's emails, :func:`deliver` them,
+    then run the declaration's ``afterwards`` in a transaction of its own (also when a
+    delivery is given back for a retry or failed: a retry sends from the event, never from
+    the row). Registered with ``transaction=False``."""
+
+    async def send(uow: Handling, event: Any) -> None:
+        mailer = uow.get(Mailer)
+        occasion = Occasion(mailer.settings.public_url, uow.envelope.occurred_at)
+        try:
+            await deliver(uow, email.compose(event, occasion))
+        except Exception:
+            await _afterwards(uow, email, event)
+            raise
+        await _afterwards(uow, email, event)
+
+    send.__name__ = f"send_{email.templates[0]}"
+    return send
 
 
-def _when(iso: str) -> datetime | str:
-    """An event's ISO 8601 instant as a datetime, which the renderer writes for the email's
-    locale (an empty or unreadable value stays a string, written as it is)."""
-    try:
-        value = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _greeting(event: _Recipient) -> dict[str, Any]:
-    return {"full_name": event.full_name, "email": event.email}
-
-
-async def send_verification(
-    uow: Handling, event: UserRegistered | EmailVerificationRequested
-) -> None:
-    """The "confirm your email address" mail, at registration and on each resend."""
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "verify-email", event.verification_token),
-        "expires": _when(event.verification_expires_at),
-    }
-    await send_once(uow, Mail("verify_email", event.email, event.locale, context, event.user_id))
-
-
-async def send_password_reset(uow: Handling, event: PasswordRecoveryRequested) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "reset-password", event.reset_token),
-        "expires": _when(event.expires_at),
-    }
-    await send_once(uow, Mail("password_reset", event.email, event.locale, context, event.user_id))
-
-
-async def send_login_link(uow: Handling, event: LoginLinkRequested) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "link": _link(mailer, "login-link", event.login_token),
-        "expires": _when(event.expires_at),
-    }
-    await send_once(uow, Mail("login_link", event.email, event.locale, context, event.user_id))
-
-
-async def send_password_changed(uow: Handling, event: PasswordChanged) -> None:
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "changed_at": _when(uow.envelope.occurred_at.astimezone(UTC).isoformat()),
-        "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
-    }
-    await send_once(
-        uow, Mail("password_changed", event.email, event.locale, context, event.user_id)
-    )
-
-
-async def send_account_locked(uow: Handling, event: AccountLocked) -> None:
-    """Too many wrong passwords: tell the owner, with the way out if it was not them."""
-    mailer = uow.get(Mailer)
-    context = _greeting(event) | {
-        "locked_until": _when(event.locked_until),
-        "recover_url": f"{mailer.settings.public_url.rstrip('/')}/forgot-password",
-    }
-    await send_once(uow, Mail("account_locked", event.email, event.locale, context, event.user_id))
+async def _afterwards(uow: Handling, email: Email[Any], event: Any) -> None:
+    if email.afterwards is not None:
+        async with uow:
+            await email.afterwards(uow, event)
+            await uow.commit()
 
 
 ERASED = "erased@deleted.invalid"
 
 
+async def erase_recipient(
+    uow: Handling,
+    *,
+    user_id: uuid.UUID,
+    address: str | None = None,
+    until: datetime | None = None,
+) -> None:
+    """Replace the recipient of every delivery of ``user_id`` with :data:`ERASED`; and, given
+    the account's former ``address``, of every delivery to it recorded ``until`` the account
+    was deleted (emails that went there without a user id: invitations, say), not those of
+    an account registered with the freed address afterwards. In the caller's transaction."""
+    which = Delivery.user_id == user_id
+    if address is not None:
+        to_address = func.lower(Delivery.recipient) == address.strip().lower()
+        if until is not None:
+            to_address = and_(to_address, Delivery.created_at <= until)
+        which = or_(which, to_address)
+    await uow.session.execute(update(Delivery).where(which).values(recipient=ERASED))
+
+
 async def forget_user(uow: Handling, event: UserDeleted) -> None:
-    """An account was deleted: erase its address from every delivery."""
-    await uow.session.execute(
-        update(Delivery).where(Delivery.user_id == event.user_id).values(recipient=ERASED)
-    )
-
-
-def sample_context(mailer: Mailer, template: str) -> dict[str, Any]:
-    """What a template is rendered with in a preview: the fields its event would give."""
-    now = datetime.now(UTC)
-    base = mailer.settings.public_url.rstrip("/")
-    greeting = {"full_name": "Ada Lovelace", "email": "ada@example.org"}
-    samples: dict[str, dict[str, Any]] = {
-        "verify_email": {"link": _link(mailer, "verify-email", "sample-token"),
-                         "expires": now + timedelta(days=1)},
-        "password_reset": {"link": _link(mailer, "reset-password", "sample-token"),
-                           "expires": now + timedelta(minutes=15)},
-        "login_link": {"link": _link(mailer, "login-link", "sample-token"),
-                       "expires": now + timedelta(minutes=15)},
-        "password_changed": {"changed_at": now, "recover_url": f"{base}/forgot-password"},
-        "account_locked": {"locked_until": now + timedelta(minutes=5),
-                           "recover_url": f"{base}/forgot-password"},
-    }  # fmt: skip
-    return greeting | samples[template]
-
-
-MAIL_TEMPLATES = (
-    "verify_email",
-    "password_reset",
-    "login_link",
-    "password_changed",
-    "account_locked",
-)
-"""Every email the mailer sends (the names of its templates)."""
+    """``auth.user.deleted``: erase the account's address from every delivery of it (the
+    goodbye email of ``auth.account.deleted`` erases it after itself too, so whichever of the
+    two events comes first, no delivery keeps the address)."""
+    await erase_recipient(uow, user_id=event.user_id)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tessera.auth import audit, domain, models
 from tessera.auth.events import (
+    AccountDeleted,
     EmailVerificationRequested,
     LoginLinkRequested,
     PasswordChanged,
@@ -411,7 +412,9 @@ async def update_profile(uow: UnitOfWork, caller: Principal, changes: UserUpdate
 async def delete_account(
     uow: UnitOfWork, ctx: AuthContext, revocations: Revocations, caller: Principal, password: str
 ) -> None:
-    """Anonymise the caller's account, end its sessions and announce it without personal data.
+    """Anonymise the caller's account, end its sessions and announce it: ``auth.user.deleted``
+    without personal data for every service, and ``auth.account.deleted`` with the former
+    address for the mailer's last email to it, both in this transaction.
 
     The row stays (ids referenced elsewhere keep resolving) but nothing in it names the
     person; the address is free to register again.
@@ -420,6 +423,7 @@ async def delete_account(
         user = await _live_user(uow, caller)
         if not await ctx.passwords.verify(user.password_hash, password):
             raise domain.InvalidCredentials("the password is wrong")
+        goodbye = AccountDeleted(**_mail_fields(user))  # before the address is anonymised
         now = utcnow()
         anonymous = f"deleted-{user.id}@deleted.invalid"
         user.email = anonymous
@@ -444,6 +448,7 @@ async def delete_account(
             access_token_ttl_s=ctx.settings.access_token_ttl_s,
         )
         uow.publish(UserDeleted(user_id=user.id), subject=str(user.id))
+        uow.publish(goodbye, subject=str(user.id))
         await audit.forget_user(uow, user.id)
         audit.record(
             uow, actor_id=user.id, action="user.deleted", target_type="user", target_id=user.id
