@@ -1,7 +1,8 @@
 """Ways to hand an email over: SMTP (aiosmtplib), ``.eml`` files, or the console (development).
 
-A driver either returns (the server accepted the message) or raises one of two errors, and
-the delivery's next state follows from which:
+A driver is handed an :class:`Outgoing` email, its bytes written out already, and either
+returns (the server accepted it) or raises one of two errors; the delivery's next state
+follows from which:
 
 * :class:`TemporaryFailure` — connection refused or lost, a timeout, an SMTP 4xx, or a refusal
   that is about us rather than the recipient (authentication, our sender address): the event
@@ -16,10 +17,10 @@ import asyncio
 import contextlib
 import re
 import time
-from email.header import decode_header, make_header
-from email.message import Message
-from email.policy import compat32
-from email.utils import parseaddr
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Protocol
 
@@ -34,13 +35,13 @@ __all__ = [
     "DeliveryError",
     "FileDriver",
     "MailDriver",
+    "Outgoing",
     "PermanentFailure",
     "SmtpDriver",
     "TemporaryFailure",
 ]
 
 log = structlog.stdlib.get_logger(__name__)
-SMTP_POLICY = compat32.clone(linesep="\r\n")
 tracer = trace.get_tracer("tessera.mailer.smtp")
 
 
@@ -56,8 +57,23 @@ class PermanentFailure(DeliveryError):
     """Trying again cannot help: this recipient or message is refused."""
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One email as it goes on the wire: the envelope (a bare sender and recipient address)
+    and the message (RFC 5322, CRLF line ends)."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+    def parsed(self) -> EmailMessage:
+        """The message read back, for drivers that show rather than send it."""
+        return BytesParser(policy=policy.default).parsebytes(self.data)
+
+
 class MailDriver(Protocol):
-    async def send(self, message: Message) -> None: ...
+    async def send(self, mail: Outgoing) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -78,15 +94,12 @@ class SmtpDriver:
         self._turn = asyncio.Lock()
         self.connections_opened = 0
 
-    async def send(self, message: Message) -> None:
-        """Hand ``message`` to the server. It is written out to bytes before taking the
-        connection (a third of what ``send_message`` did while holding it), so the one
-        connection spends its turns on the wire; the envelope is the From and To headers
-        (no Bcc: the mailer never sets one)."""
+    async def send(self, mail: Outgoing) -> None:
+        """Hand ``mail`` to the server: MAIL, RCPT and DATA on the shared connection, which
+        is held only for those (the message was written out before)."""
         s = self.settings
-        sender, recipient = parseaddr(str(message["From"]))[1], str(message["To"])
-        ascii_only = (sender + recipient).isascii()
-        data = message.as_bytes(policy=SMTP_POLICY) if ascii_only else b""
+        # an address with non-ASCII characters needs the server's SMTPUTF8
+        options = [] if (mail.sender + mail.recipient).isascii() else ["SMTPUTF8"]
         with tracer.start_as_current_span(
             "smtp send",
             kind=trace.SpanKind.CLIENT,
@@ -99,10 +112,9 @@ class SmtpDriver:
             async with self._turn:
                 try:
                     client = await self._connection()
-                    if ascii_only:
-                        await client.sendmail(sender, [recipient], data)
-                    else:  # SMTPUTF8 addresses: aiosmtplib negotiates them
-                        await client.send_message(message)
+                    await client.sendmail(
+                        mail.sender, [mail.recipient], mail.data, mail_options=options
+                    )
                 except aiosmtplib.SMTPException as exc:
                     await self._drop()
                     raise classify(exc) from exc
@@ -171,14 +183,14 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
 class ConsoleDriver:
     """Writes the text part to the log; for a laptop without a mail catcher."""
 
-    async def send(self, message: Message) -> None:
-        text = next((p for p in message.walk() if p.get_content_type() == "text/plain"), None)
-        payload = text.get_payload(decode=True) if text is not None else b""
+    async def send(self, mail: Outgoing) -> None:
+        message = mail.parsed()
+        text = message.get_body(preferencelist=("plain",))
         log.info(
             "email_console",
-            to=message["To"],
-            subject=str(make_header(decode_header(str(message["Subject"])))),
-            body=payload.decode("utf-8", "replace") if isinstance(payload, bytes) else "",
+            to=mail.recipient,
+            subject=str(message["Subject"]),
+            body=text.get_content() if text is not None else "",
         )
 
     async def close(self) -> None:
@@ -193,11 +205,10 @@ class FileDriver:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def send(self, message: Message) -> None:
-        name = re.sub(r"[^A-Za-z0-9@._-]", "", str(message["Message-ID"] or "")) or "message"
-        data = message.as_bytes(policy=SMTP_POLICY)
+    async def send(self, mail: Outgoing) -> None:
+        name = re.sub(r"[^A-Za-z0-9@._-]", "", mail.message_id) or "message"
         try:
-            await asyncio.to_thread(self._write, f"{name}.eml", data)
+            await asyncio.to_thread(self._write, f"{name}.eml", mail.data)
         except OSError as exc:
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:500]) from exc
 

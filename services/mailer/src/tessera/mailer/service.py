@@ -30,15 +30,13 @@ one from the quarantine). ``tests/test_delivery_states.py`` makes the window hap
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
@@ -50,7 +48,7 @@ from tessera.common.db import driver_in_transaction
 from tessera.common.messaging.rabbit import PermanentError
 from tessera.mailer import models
 from tessera.mailer.catalogue import Email, Mail, Occasion
-from tessera.mailer.drivers import DeliveryError, MailDriver, PermanentFailure
+from tessera.mailer.drivers import DeliveryError, MailDriver, Outgoing, PermanentFailure
 from tessera.mailer.events import DeliveryFailed, UserDeleted
 from tessera.mailer.models import Delivery
 from tessera.mailer.rendering import Rendered, Renderer
@@ -72,6 +70,7 @@ __all__ = [
 log = structlog.stdlib.get_logger(__name__)
 
 FINISHED = frozenset({"sent", "failed", "suppressed", "limited"})
+CRLF = "\r\n"
 
 
 @dataclass(frozen=True)
@@ -90,11 +89,12 @@ class DeliveryRetry(Exception):
     """Some email of the event must be tried again: the transport retries the event."""
 
 
-def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) -> Message:
-    """The email: text and HTML alternatives, UTF-8. Built with ``email.mime`` (the
-    ``compat32`` policy), which takes headers as given where ``EmailMessage`` parses each one
-    (a millisecond an email, most of what building it cost); so every header value here is
-    checked for line breaks first: none may come from user input."""
+def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) -> Outgoing:
+    """The email as it goes on the wire: text and HTML alternatives, UTF-8, each part base64
+    (76-character lines), CRLF line ends. Written out directly: ``email.mime`` and its
+    generator cost half a millisecond an email here, more than the rest of building it.
+    Every header value is checked for line breaks first (none may come from user input); the
+    subject and the sender's name are RFC 2047 encoded-words."""
     raw = {
         "From": mailer.settings.from_address,
         "To": to,
@@ -105,16 +105,27 @@ def _message(mailer: Mailer, *, to: str, rendered: Rendered, message_id: str) ->
     for key, value in raw.items():
         if "\r" in value or "\n" in value:
             raise PermanentFailure(f"{key} would carry a line break")
-    msg = MIMEMultipart("alternative")
-    msg["From"] = formataddr(parseaddr(raw["From"]), charset="utf-8")
-    msg["To"] = to
-    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]  # typeshed: str only
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id
-    msg["Content-Language"] = rendered.locale
-    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
-    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
-    return msg
+    sender = parseaddr(raw["From"])
+    boundary = f"=_tessera_{uuid.uuid4().hex}"
+    head = (
+        f"From: {formataddr(sender, charset='utf-8')}\r\n"
+        f"To: {to}\r\n"
+        f"Subject: {Header(rendered.subject, 'utf-8').encode(linesep=CRLF)}\r\n"
+        f"Date: {formatdate(localtime=False, usegmt=True)}\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"Content-Language: {rendered.locale}\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    )
+    parts = [head.encode()]
+    for subtype, body in (("plain", rendered.text), ("html", rendered.html)):
+        parts.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        )
+        parts.append(base64.encodebytes(body.encode()).replace(b"\n", b"\r\n"))
+    parts.append(f"--{boundary}--\r\n".encode())
+    return Outgoing(sender=sender[1], recipient=to, message_id=message_id, data=b"".join(parts))
 
 
 def delivery_id(event_id: uuid.UUID, template: str, recipient: str) -> uuid.UUID:
