@@ -163,12 +163,13 @@ async def delete_content(
     :func:`write_version`, and only those that changed are written."""
     await conn.execute(
         """
-        WITH gone_items AS (
-            DELETE FROM items WHERE applet_id = $1 AND id <> ALL($2::uuid[])
+        WITH keep AS (SELECT unnest($2::uuid[]) AS id),
+        gone_items AS (
+            DELETE FROM items WHERE applet_id = $1 AND id NOT IN (SELECT id FROM keep)
         ), gone_flows AS (
-            DELETE FROM flows WHERE applet_id = $1 AND id <> ALL($2::uuid[])
+            DELETE FROM flows WHERE applet_id = $1 AND id NOT IN (SELECT id FROM keep)
         )
-        DELETE FROM activities WHERE applet_id = $1 AND id <> ALL($2::uuid[])
+        DELETE FROM activities WHERE applet_id = $1 AND id NOT IN (SELECT id FROM keep)
         """,
         applet_id,
         list(keep),
@@ -181,74 +182,77 @@ INSERT INTO versions (applet_id, version, major, minor, patch, content, content_
 VALUES ($1, $3, $4, $5, $6, $2::jsonb, $7, $8, $9)
 """
 
-# Rows are upserted by id and rewritten only when something in them changed: replacing a
-# 600-item applet to rename it writes the applet, its version and no item. Names are unique
-# per applet and activity through deferred constraints, so two parts may swap names.
-_ROWS = """
+# Rows are upserted by id, and only those that are new or changed are written at all (each
+# compared with the row as it was before the statement): replacing a 600-item applet to
+# rename it writes the applet, its version and no item, and locks none. Names are unique per
+# applet and activity through deferred constraints, so two parts may swap names.
+_ACTIVITY = (
+    "position", "name", "description", "splash_screen", "image", "show_all_at_once",
+    "is_skippable", "is_reviewable", "response_is_editable", "is_hidden", "scores_and_reports",
+)  # fmt: skip
+_ITEM = (
+    "activity_id", "position", "name", "question", "response_type", "response_values",
+    "config", "is_hidden", "allow_edit", "conditional_logic",
+)  # fmt: skip
+_FLOW = (
+    "position", "name", "description", "is_single_report", "hide_badge", "is_hidden",
+    "activity_ids",
+)  # fmt: skip
+
+_ACTIVITY_ROWS = """
+    SELECT (a->>'id')::uuid AS id, $1::uuid AS applet_id, (a->>'order')::int AS position,
+        a->>'name' AS name, a->'description' AS description,
+        a->>'splash_screen' AS splash_screen, a->>'image' AS image,
+        (a->>'show_all_at_once')::bool AS show_all_at_once,
+        (a->>'is_skippable')::bool AS is_skippable,
+        (a->>'is_reviewable')::bool AS is_reviewable,
+        (a->>'response_is_editable')::bool AS response_is_editable,
+        (a->>'is_hidden')::bool AS is_hidden, a->'scores_and_reports' AS scores_and_reports
+    FROM doc, jsonb_array_elements(d->'activities') a
+"""
+_ITEM_ROWS = """
+    SELECT (i->>'id')::uuid AS id, $1::uuid AS applet_id, (a->>'id')::uuid AS activity_id,
+        (i->>'order')::int AS position, i->>'name' AS name, i->'question' AS question,
+        i->>'response_type' AS response_type, i->'response_values' AS response_values,
+        i->'config' AS config, (i->>'is_hidden')::bool AS is_hidden,
+        (i->>'allow_edit')::bool AS allow_edit, i->'conditional_logic' AS conditional_logic
+    FROM doc, jsonb_array_elements(d->'activities') a, jsonb_array_elements(a->'items') i
+"""
+_FLOW_ROWS = """
+    SELECT (f->>'id')::uuid AS id, $1::uuid AS applet_id, (f->>'order')::int AS position,
+        f->>'name' AS name, f->'description' AS description,
+        (f->>'is_single_report')::bool AS is_single_report,
+        (f->>'hide_badge')::bool AS hide_badge, (f->>'is_hidden')::bool AS is_hidden,
+        ARRAY(SELECT jsonb_array_elements_text(f->'activity_ids')::uuid) AS activity_ids
+    FROM doc, jsonb_array_elements(d->'flows') f
+"""
+
+
+def _changed_only(table: str, columns: tuple[str, ...], source: str) -> str:
+    """Upsert into ``table`` the rows of ``source`` (a query giving ``id``, ``applet_id`` and
+    ``columns``) that are new or differ from the row they replace."""
+    new = ", ".join(f"n.{c}" for c in columns)
+    old = ", ".join(f"c.{c}" for c in columns)
+    return (  # our constants only
+        f"INSERT INTO {table} (id, applet_id, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT n.id, n.applet_id, {new} FROM ({source}) n "
+        f"LEFT JOIN {table} c ON c.id = n.id AND c.applet_id = $1 "
+        f"WHERE c.id IS NULL OR ({old}) IS DISTINCT FROM ({new}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}"
+    )
+
+
+_ROWS = f"""
 WITH doc AS (SELECT $2::jsonb AS d),
 version AS (
     INSERT INTO versions (applet_id, version, major, minor, patch, content, content_hash,
         created_by, created_at)
     SELECT $1, $3, $4, $5, $6, d, $7, $8, $9 FROM doc
 ),
-acts AS (
-    INSERT INTO activities AS t (id, applet_id, position, name, description, splash_screen,
-        image, show_all_at_once, is_skippable, is_reviewable, response_is_editable, is_hidden,
-        scores_and_reports)
-    SELECT (a->>'id')::uuid, $1, (a->>'order')::int, a->>'name', a->'description',
-        a->>'splash_screen', a->>'image', (a->>'show_all_at_once')::bool,
-        (a->>'is_skippable')::bool, (a->>'is_reviewable')::bool,
-        (a->>'response_is_editable')::bool, (a->>'is_hidden')::bool, a->'scores_and_reports'
-    FROM doc, jsonb_array_elements(d->'activities') a
-    ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
-        description = excluded.description, splash_screen = excluded.splash_screen,
-        image = excluded.image, show_all_at_once = excluded.show_all_at_once,
-        is_skippable = excluded.is_skippable, is_reviewable = excluded.is_reviewable,
-        response_is_editable = excluded.response_is_editable, is_hidden = excluded.is_hidden,
-        scores_and_reports = excluded.scores_and_reports
-    WHERE (t.position, t.name, t.description, t.splash_screen, t.image, t.show_all_at_once,
-           t.is_skippable, t.is_reviewable, t.response_is_editable, t.is_hidden,
-           t.scores_and_reports)
-        IS DISTINCT FROM (excluded.position, excluded.name, excluded.description,
-           excluded.splash_screen, excluded.image, excluded.show_all_at_once,
-           excluded.is_skippable, excluded.is_reviewable, excluded.response_is_editable,
-           excluded.is_hidden, excluded.scores_and_reports)
-),
-its AS (
-    INSERT INTO items AS t (id, activity_id, applet_id, position, name, question,
-        response_type, response_values, config, is_hidden, allow_edit, conditional_logic)
-    SELECT (i->>'id')::uuid, (a->>'id')::uuid, $1, (i->>'order')::int, i->>'name',
-        i->'question', i->>'response_type', i->'response_values', i->'config',
-        (i->>'is_hidden')::bool, (i->>'allow_edit')::bool, i->'conditional_logic'
-    FROM doc, jsonb_array_elements(d->'activities') a, jsonb_array_elements(a->'items') i
-    ON CONFLICT (id) DO UPDATE SET activity_id = excluded.activity_id,
-        position = excluded.position, name = excluded.name, question = excluded.question,
-        response_type = excluded.response_type, response_values = excluded.response_values,
-        config = excluded.config, is_hidden = excluded.is_hidden,
-        allow_edit = excluded.allow_edit, conditional_logic = excluded.conditional_logic
-    WHERE (t.activity_id, t.position, t.name, t.question, t.response_type, t.response_values,
-           t.config, t.is_hidden, t.allow_edit, t.conditional_logic)
-        IS DISTINCT FROM (excluded.activity_id, excluded.position, excluded.name,
-           excluded.question, excluded.response_type, excluded.response_values,
-           excluded.config, excluded.is_hidden, excluded.allow_edit,
-           excluded.conditional_logic)
-)
-INSERT INTO flows AS t (id, applet_id, position, name, description, is_single_report,
-    hide_badge, is_hidden, activity_ids)
-SELECT (f->>'id')::uuid, $1, (f->>'order')::int, f->>'name', f->'description',
-    (f->>'is_single_report')::bool, (f->>'hide_badge')::bool, (f->>'is_hidden')::bool,
-    ARRAY(SELECT jsonb_array_elements_text(f->'activity_ids')::uuid)
-FROM doc, jsonb_array_elements(d->'flows') f
-ON CONFLICT (id) DO UPDATE SET position = excluded.position, name = excluded.name,
-    description = excluded.description, is_single_report = excluded.is_single_report,
-    hide_badge = excluded.hide_badge, is_hidden = excluded.is_hidden,
-    activity_ids = excluded.activity_ids
-WHERE (t.position, t.name, t.description, t.is_single_report, t.hide_badge, t.is_hidden,
-       t.activity_ids)
-    IS DISTINCT FROM (excluded.position, excluded.name, excluded.description,
-       excluded.is_single_report, excluded.hide_badge, excluded.is_hidden,
-       excluded.activity_ids)
-"""
+acts AS ({_changed_only("activities", _ACTIVITY, _ACTIVITY_ROWS)}),
+its AS ({_changed_only("items", _ITEM, _ITEM_ROWS)})
+{_changed_only("flows", _FLOW, _FLOW_ROWS)}
+"""  # noqa: S608 (our constants)
 
 
 def content_hash(document: str) -> str:
