@@ -116,7 +116,10 @@ class AppletSummary(_Out):
 
 
 class DuplicateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"display_name": "Daily wellbeing (pilot 2)"}]},
+    )
 
     display_name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         default=None, description='default: "<name> (copy)"'
@@ -158,7 +161,20 @@ class RoleOut(_Out):
 
 
 class InvitationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "rosa@example.org",
+                    "role": "respondent",
+                    "nickname": "R-12",
+                    "secret_id": "P-0012",
+                    "locale": "es",
+                }
+            ]
+        },
+    )
 
     email: EmailStr
     role: Literal["manager", "coordinator", "editor", "reviewer", "respondent"]
@@ -196,13 +212,18 @@ class InvitationOut(_Out):
 
 
 class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"token": "k3Jx9q7sV1mQpW2eR5tY8uI0oP4aS6dF3gH1jK9lZ0c"}]},
+    )
 
     token: Annotated[str, Field(min_length=20, max_length=200, description="from the email")]
 
 
 class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "grace@example.org"}]}
+    )
 
     email: EmailStr = Field(description="who is offered the applet; they accept by the email")
 
@@ -216,7 +237,10 @@ class TransferOut(BaseModel):
 
 
 class RespondentsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"respondents": ["3f1c2b9e-8a7d-4c6b-9e5f-1a2b3c4d5e6f"]}]},
+    )
 
     respondents: list[uuid.UUID] = Field(max_length=10_000)
 

@@ -25,6 +25,26 @@ __all__ = ["router"]
 router = APIRouter(prefix="/applets", tags=["ReproSchema"])
 
 _BUNDLE_TYPES = {"application/zip", "application/json"}
+_CONTEXT = "https://raw.githubusercontent.com/ReproNim/reproschema/1.0.0/contexts/reproschema"
+_EXAMPLE = {
+    "root": "mood_schema",
+    "files": {
+        "mood_schema": {
+            "@context": _CONTEXT, "@type": "reproschema:Activity", "@id": "mood_schema",
+            "prefLabel": {"en": "Mood"},
+            "ui": {"order": ["items/mood"],
+                   "addProperties": [{"isAbout": "items/mood", "variableName": "mood",
+                                      "isVis": True}]},
+        },
+        "items/mood": {
+            "@context": _CONTEXT, "@type": "reproschema:Field", "@id": "mood",
+            "question": {"en": "How is your mood today?"}, "ui": {"inputType": "radio"},
+            "responseOptions": {"valueType": "xsd:integer",
+                                "choices": [{"name": {"en": "Low"}, "value": 0},
+                                            {"name": {"en": "High"}, "value": 1}]},
+        },
+    },
+}  # fmt: skip
 _BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -35,7 +55,10 @@ _BODY: dict[str, Any] = {
         ),
         "content": {
             "application/zip": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {"type": "object"}},
+            "application/json": {
+                "schema": {"type": "object"},
+                "examples": {"one activity": {"value": _EXAMPLE}},
+            },
         },
     }
 }
