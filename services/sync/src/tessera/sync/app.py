@@ -3,12 +3,19 @@ app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from tessera.common import kit
-from tessera.sync import models
+from tessera.common.http import problem_response
+from tessera.common.problems import Problem
+from tessera.common.security import KeySource
+from tessera.sync import handlers, models
+from tessera.sync.api import ROUTERS
+from tessera.sync.events import PUBLISHED
 from tessera.sync.settings import Settings
 
 __all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
@@ -21,18 +28,47 @@ SERVICE = kit.ServiceSpec(
     port=8005,
     title="Tessera sync",
     description=(
-        "MISP-style threat-intelligence events, attributes, objects, tags and sightings; "
-        "pull/push between servers."
+        "A MISP-compatible threat-intelligence sharing service: events, attributes, objects, "
+        'tags and sightings under MISP\'s own routes (`PyMISP("http://host/sync/", key)` works), '
+        "pull and push between servers, feeds."
     ),
     settings=Settings,
     tables=models.messaging,
     migrations=MIGRATIONS,
+    publishes=PUBLISHED,
+    consumer=handlers.consumer,
+    routers=ROUTERS,
 )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    return kit.create_app(SERVICE, settings)
+def create_app(settings: Settings, *, key_source: KeySource | None = None) -> FastAPI:
+    """The sync service; ``key_source`` replaces auth's JWKS (tests pass their own)."""
+    app = kit.create_app(SERVICE, settings, key_source=key_source)
+    app.add_exception_handler(Problem, _misp_problem)
+    return app
 
 
 def create_app_from_env() -> FastAPI:
     return create_app(Settings())
+
+
+async def _misp_problem(request: Request, exc: Problem) -> JSONResponse:
+    """The kernel's problem+json, with the ``name``, ``message`` and ``url`` MISP's error
+    answers have (what MISP clients show: PyMISP returns the body as ``errors``)."""
+    response = problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+    body = json.loads(response.body)
+    body |= {
+        "name": exc.title,
+        "message": exc.detail or exc.title,
+        "url": request.url.path.removeprefix("/sync"),
+    }
+    return JSONResponse(body, status_code=exc.status, media_type=response.media_type,
+                        headers=dict(exc.headers))  # fmt: skip

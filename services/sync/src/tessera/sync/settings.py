@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+from uuid import UUID
 
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from tessera.common.settings import ServiceSettings
+from tessera.common.settings import HttpSettings, ServiceSettings
+from tessera.sync.viewer import MispRole
 
-__all__ = ["Settings"]
+__all__ = ["RoleSettings", "Settings"]
+
+DEV_SERVER_KEY = "dev-only-server-key-change-me-in-production"
+
+
+class RoleSettings(BaseModel):
+    """Which MISP role a user has: by what they are in their organisation, with overrides."""
+
+    superadmin: MispRole = MispRole.admin
+    organisation_admin: MispRole = MispRole.org_admin
+    member: MispRole = MispRole.user
+    organisations: dict[UUID, dict[Literal["admin", "member"], MispRole]] = Field(
+        default_factory=dict, description="per organisation: its admins' and members' role"
+    )
+    users: dict[UUID, MispRole] = Field(
+        default_factory=dict, description="per user (a remote server's sync account, say)"
+    )
 
 
 class Settings(ServiceSettings):
@@ -16,3 +35,24 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="SYNC__", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
+
+    http: HttpSettings = HttpSettings(max_body_bytes=64 * 1024 * 1024)
+    """MISP events reach tens of megabytes (150,000 attributes)"""
+    roles: RoleSettings = RoleSettings()
+    server_key: SecretStr = Field(
+        default=SecretStr(DEV_SERVER_KEY),
+        description="encrypts remote servers' API keys at rest (any string; set in production)",
+    )
+    misp_version: str = Field(
+        default="2.5.20", description="the MISP version this service answers as (getVersion)"
+    )
+    pymisp_recommended_version: str = "2.5.34.4"
+
+    @model_validator(mode="after")
+    def _server_key_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.server_key.get_secret_value() == DEV_SERVER_KEY
+            or len(self.server_key.get_secret_value()) < 32
+        ):
+            raise ValueError("server_key: set a secret of 32 characters or more for production")
+        return self

@@ -1,0 +1,59 @@
+"""What the sync route modules share: the MISP caller (``Me``), CakePHP's named parameters,
+and problem documentation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from tessera.common.deps import Client, Runtime, UoW
+from tessera.sync.service import identity
+from tessera.sync.settings import Settings
+from tessera.sync.viewer import Viewer
+
+__all__ = ["PROBLEM", "Me", "SyncSettings", "named_params"]
+
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+DENIED: dict[str, Any] = {"description": "no valid API key or token", **PROBLEM}
+
+
+async def _settings(runtime: Runtime) -> Settings:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+SyncSettings = Annotated[Settings, Depends(_settings)]
+
+
+async def _me(request: Request, uow: UoW, client: Client, settings: SyncSettings) -> Viewer:
+    """The caller: ``Authorization: <API key>`` (MISP's way), ``X-MISP-AUTH: <key>``, or
+    ``Authorization: Bearer <access token>``."""
+    header = request.headers.get("authorization") or request.headers.get("x-misp-auth") or ""
+    header = header.strip()
+    if not header:
+        raise identity.AuthenticationFailed()
+    scheme, _, rest = header.partition(" ")
+    async with uow.driver() as conn:
+        if scheme.lower() == "bearer" and rest.strip():
+            return await identity.viewer_for_token(
+                conn, rest.strip(), verifier=request.app.state.verifier, roles=settings.roles
+            )
+        return await identity.viewer_for_key(
+            conn, header, client_ip=client.client_ip, roles=settings.roles
+        )
+
+
+Me = Annotated[Viewer, Depends(_me)]
+"""The MISP caller (documented in OpenAPI as the ``misp_key`` scheme)."""
+
+
+def named_params(rest: str | None) -> dict[str, str]:
+    """CakePHP's named parameters a MISP client appends to a path (``/noSightings:1``)."""
+    found: dict[str, str] = {}
+    for part in (rest or "").split("/"):
+        key, sep, value = part.partition(":")
+        if sep and key:
+            found[key] = value
+    return found

@@ -1,0 +1,129 @@
+"""Events the sync service publishes (JSON Schemas in ``contracts/sync``), and the trimmed
+models of auth's events it consumes (its projection of users, organisations and API keys)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from pydantic import Field
+
+from tessera.common.messaging import Event
+
+__all__ = [
+    "PUBLISHED",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "EventPublished",
+    "EventUpdated",
+    "MembershipGranted",
+    "MembershipRevoked",
+    "OrganisationCreated",
+    "OrganisationUpdated",
+    "UserDeleted",
+    "UserRegistered",
+]
+
+
+class _EventFacts(Event):
+    event_id: int = Field(description="this instance's numeric id")
+    event_uuid: uuid.UUID
+    info: str = Field(max_length=2000)
+    orgc_uuid: uuid.UUID = Field(description="the organisation that created it")
+    org_uuid: uuid.UUID = Field(description="the organisation that holds it here")
+    distribution: int = Field(ge=0, le=4)
+    timestamp: int = Field(description="MISP's Unix-seconds timestamp of the change")
+    attribute_count: int = Field(ge=0)
+    source: str = Field(
+        description="api (a user or client), pull (from a server), push (a server's), feed"
+    )
+
+
+class EventPublished(_EventFacts):
+    """A MISP event was published here (by a user, or synced in already published)."""
+
+    type: ClassVar[str] = "sync.event.published"
+    version: ClassVar[int] = 1
+
+
+class EventUpdated(_EventFacts):
+    """A MISP event was created or changed here (not a publication)."""
+
+    type: ClassVar[str] = "sync.event.updated"
+    version: ClassVar[int] = 1
+
+
+PUBLISHED: list[type[Event]] = [EventPublished, EventUpdated]
+
+
+# --- auth's events, as sync reads them ----------------------------------------------------------
+
+
+class UserRegistered(Event):
+    type: ClassVar[str] = "auth.user.registered"
+    version: ClassVar[int] = 1
+
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+
+
+class UserDeleted(Event):
+    type: ClassVar[str] = "auth.user.deleted"
+    version: ClassVar[int] = 1
+
+    user_id: uuid.UUID
+
+
+class OrganisationCreated(Event):
+    type: ClassVar[str] = "auth.organisation.created"
+    version: ClassVar[int] = 1
+
+    organisation_id: uuid.UUID
+    name: str
+
+
+class OrganisationUpdated(Event):
+    type: ClassVar[str] = "auth.organisation.updated"
+    version: ClassVar[int] = 1
+
+    organisation_id: uuid.UUID
+    name: str
+
+
+class MembershipGranted(Event):
+    type: ClassVar[str] = "auth.membership.granted"
+    version: ClassVar[int] = 1
+
+    organisation_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+
+
+class MembershipRevoked(Event):
+    type: ClassVar[str] = "auth.membership.revoked"
+    version: ClassVar[int] = 1
+
+    organisation_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class ApiKeyCreated(Event):
+    type: ClassVar[str] = "auth.api_key.created"
+    version: ClassVar[int] = 1
+
+    api_key_id: uuid.UUID
+    user_id: uuid.UUID
+    key_hash: str
+    prefix: str
+    expires_at: str | None = None
+    allowed_cidrs: list[str] = Field(default_factory=list)
+
+
+class ApiKeyRevoked(Event):
+    type: ClassVar[str] = "auth.api_key.revoked"
+    version: ClassVar[int] = 1
+
+    api_key_id: uuid.UUID
+    user_id: uuid.UUID
+    key_hash: str

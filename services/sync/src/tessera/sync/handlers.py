@@ -1,0 +1,28 @@
+"""The events the sync service handles: auth's, kept as a local projection."""
+
+from __future__ import annotations
+
+from tessera.common.consumers import Consumer
+from tessera.sync.events import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    MembershipGranted,
+    MembershipRevoked,
+    OrganisationCreated,
+    OrganisationUpdated,
+    UserDeleted,
+    UserRegistered,
+)
+from tessera.sync.service import projection
+
+__all__ = ["consumer"]
+
+consumer = Consumer()
+consumer.on(UserRegistered, projection.user_registered)
+consumer.on(UserDeleted, projection.user_deleted)
+consumer.on(OrganisationCreated, projection.organisation_changed)
+consumer.on(OrganisationUpdated, projection.organisation_changed)
+consumer.on(MembershipGranted, projection.membership_granted)
+consumer.on(MembershipRevoked, projection.membership_revoked)
+consumer.on(ApiKeyCreated, projection.api_key_created)
+consumer.on(ApiKeyRevoked, projection.api_key_revoked)

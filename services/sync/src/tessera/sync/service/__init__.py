@@ -1,0 +1,1 @@
+"""The sync service's use cases: one async function = one transaction."""

@@ -1,0 +1,156 @@
+"""Fixtures of the sync service's integration tests: the app running in-process against the
+real PostgreSQL and RabbitMQ, auth's events published to it as auth's relay would (users,
+organisations, memberships, API keys), and MISP clients authenticated by those keys.
+
+``await world.member("Ada", org)`` registers a user in an organisation with an API key and
+answers a ``Member`` whose ``headers`` authenticate MISP-style (``Authorization: <key>``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tessera.common.security import hash_api_key
+from tessera.common.testing import Infra, make_settings, prepare_database
+from tessera.common.testing.broker import eventually, publish_envelope
+from tessera.common.testing.tokens import TokenMinter
+from tessera.sync.app import MIGRATIONS, create_app
+from tessera.sync.settings import Settings
+
+WAIT_S = 10.0
+
+
+@pytest.fixture(scope="session")
+def sync_database(infra: Infra) -> None:
+    prepare_database(make_settings(Settings, infra), MIGRATIONS)
+
+
+@pytest.fixture
+def roles() -> dict[str, Any]:
+    """Per-test role overrides (``SYNC__ROLES``): tests that need them change this dict."""
+    return {}
+
+
+@pytest.fixture
+def settings(infra: Infra, sync_database: None, roles: dict[str, Any]) -> Settings:
+    return make_settings(Settings, infra, roles=roles)
+
+
+@pytest.fixture
+def tokens() -> TokenMinter:
+    return TokenMinter()
+
+
+@pytest.fixture
+async def app(settings: Settings, tokens: TokenMinter) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, key_source=tokens.key_source)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sync") as c:
+        yield c
+
+
+def auth_envelope(type_: str, data: dict[str, Any], subject: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "producer": "auth",
+        "subject": subject,
+        "data": data,
+    }
+
+
+@dataclass
+class Member:
+    id: uuid.UUID
+    email: str
+    org: uuid.UUID
+    key: str
+    key_id: uuid.UUID
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": self.key, "Accept": "application/json"}
+
+
+@dataclass
+class World:
+    infra: Infra
+    app: FastAPI
+    client: httpx.AsyncClient
+    tokens: TokenMinter
+
+    async def query(self, sql: str, *args: Any) -> list[Any]:
+        async with self.app.state.runtime.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            return list(await raw.driver_connection.fetch(sql, *args))
+
+    async def publish(self, type_: str, data: dict[str, Any], subject: str) -> None:
+        await publish_envelope(
+            self.infra.rabbitmq, self.infra.exchange, auth_envelope(type_, data, subject)
+        )
+
+    async def organisation(self, name: str = "Org") -> uuid.UUID:
+        org = uuid.uuid4()
+        await self.publish(
+            "auth.organisation.created",
+            {"organisation_id": str(org), "name": f"{name} {org.hex[:8]}"},
+            str(org),
+        )
+        return org
+
+    async def member(
+        self, name: str, org: uuid.UUID, *, role: str = "member", cidrs: list[str] | None = None
+    ) -> Member:
+        """A user of ``org`` with an API key, known to the sync service (projection done)."""
+        user = uuid.uuid4()
+        email = f"{name.lower()}-{user.hex[:8]}@example.org"
+        key = f"tsk_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+        key_id = uuid.uuid4()
+        await self.publish(
+            "auth.user.registered",
+            {"user_id": str(user), "email": email, "full_name": name, "locale": "en",
+             "verification_token": "t" * 30, "verification_expires_at": "2030-01-01T00:00:00Z"},
+            str(user),
+        )  # fmt: skip
+        await self.publish(
+            "auth.membership.granted",
+            {"organisation_id": str(org), "user_id": str(user), "role": role},
+            str(org),
+        )
+        await self.publish(
+            "auth.api_key.created",
+            {"api_key_id": str(key_id), "user_id": str(user), "key_hash": hash_api_key(key),
+             "prefix": key[:12], "expires_at": None, "allowed_cidrs": cidrs or []},
+            str(user),
+        )  # fmt: skip
+        await eventually(
+            lambda: self.query(
+                "SELECT 1 FROM api_keys k JOIN memberships m ON m.user_uuid = k.user_uuid "
+                "JOIN users u ON u.uuid = k.user_uuid JOIN organisations o "
+                "ON o.uuid = m.organisation_uuid WHERE k.id = $1", key_id),
+            timeout=WAIT_S, what=f"{name}'s key in the sync projection",
+        )  # fmt: skip
+        return Member(user, email, org, key, key_id)
+
+
+@pytest.fixture
+def world(infra: Infra, app: FastAPI, client: httpx.AsyncClient, tokens: TokenMinter) -> World:
+    return World(infra, app, client, tokens)
