@@ -228,3 +228,35 @@ async def test_rabbitmq_hands_the_consumer_no_more_than_the_prefetch_setting(
 
 async def _count_is(probe: Probe, queue: str, expected: int) -> bool:
     return await probe.message_count(queue) == expected
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+async def test_a_consumer_handles_as_many_events_at_once_as_it_is_handed(
+    probe: Probe, prefetch: int
+) -> None:
+    """Handlers run side by side, as many as the prefetch lets RabbitMQ hand over
+    (``BROKER__PREFETCH``): a slow one (a sync pull downloading an event) holds up no other,
+    and the prefetch bounds the work a process takes on."""
+    running = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def on_thing(envelope: Envelope, event: ThingHappened) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+
+    consumer = probe.consumer()
+    consumer.on(ThingHappened, on_thing)
+    async with probe.consuming(consumer, prefetch=prefetch):
+        for n in range(5):
+            await probe.publish_envelope(_envelope(f"slow-{n}"))
+        await probe.eventually(lambda: most >= prefetch, what=f"{prefetch} at once")
+        await asyncio.sleep(0.3)  # one more than the prefetch would show now
+        assert most == prefetch
+        release.set()
+        await probe.eventually(
+            lambda: _queues_drained(probe, probe.topology.queue), what="queue drained"
+        )

@@ -2,7 +2,7 @@
 
 Revision ID: 0003_sync_misp
 Revises: 0002_sync_outbox_v2
-Create Date: 2026-12-05 08:27:25.798573
+Create Date: 2026-12-05 08:45:45.714287
 """
 
 from collections.abc import Sequence
@@ -563,14 +563,23 @@ def upgrade() -> None:
         schema="sync",
     )
     op.create_index(
-        op.f("ix_attributes_event_id_type_category_value1_value2"),
-        "attributes",
-        ["event_id", "type", "category", "value1", "value2"],
-        unique=False,
-        schema="sync",
+        op.f("ix_attributes_event_id"), "attributes", ["event_id"], unique=False, schema="sync"
     )
     op.create_index(
         op.f("ix_attributes_object_id"), "attributes", ["object_id"], unique=False, schema="sync"
+    )
+    op.create_index(
+        "ix_attributes_same_value",
+        "attributes",
+        [
+            "event_id",
+            "type",
+            "category",
+            sa.literal_column("md5(value1)"),
+            sa.literal_column("md5(value2)"),
+        ],
+        unique=False,
+        schema="sync",
     )
     op.create_index(
         op.f("ix_attributes_sharing_group_id"),
@@ -583,7 +592,18 @@ def upgrade() -> None:
         op.f("ix_attributes_timestamp"), "attributes", ["timestamp"], unique=False, schema="sync"
     )
     op.create_index(
-        op.f("ix_attributes_value1"), "attributes", ["value1"], unique=False, schema="sync"
+        "ix_attributes_value2_prefix",
+        "attributes",
+        [sa.literal_column("left(value2, 200)")],
+        unique=False,
+        schema="sync",
+    )
+    op.create_index(
+        "ix_attributes_value_prefix",
+        "attributes",
+        [sa.literal_column("left(value1, 200)")],
+        unique=False,
+        schema="sync",
     )
     op.create_table(
         "object_references",
@@ -722,15 +742,13 @@ def downgrade() -> None:
         op.f("ix_object_references_object_id"), table_name="object_references", schema="sync"
     )
     op.drop_table("object_references", schema="sync")
-    op.drop_index(op.f("ix_attributes_value1"), table_name="attributes", schema="sync")
+    op.drop_index("ix_attributes_value_prefix", table_name="attributes", schema="sync")
+    op.drop_index("ix_attributes_value2_prefix", table_name="attributes", schema="sync")
     op.drop_index(op.f("ix_attributes_timestamp"), table_name="attributes", schema="sync")
     op.drop_index(op.f("ix_attributes_sharing_group_id"), table_name="attributes", schema="sync")
+    op.drop_index("ix_attributes_same_value", table_name="attributes", schema="sync")
     op.drop_index(op.f("ix_attributes_object_id"), table_name="attributes", schema="sync")
-    op.drop_index(
-        op.f("ix_attributes_event_id_type_category_value1_value2"),
-        table_name="attributes",
-        schema="sync",
-    )
+    op.drop_index(op.f("ix_attributes_event_id"), table_name="attributes", schema="sync")
     op.drop_table("attributes", schema="sync")
     op.drop_index(op.f("ix_objects_sharing_group_id"), table_name="objects", schema="sync")
     op.drop_index(op.f("ix_objects_event_id"), table_name="objects", schema="sync")

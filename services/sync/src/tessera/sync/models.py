@@ -33,6 +33,7 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
@@ -277,9 +278,20 @@ class MispObject(SyncTable, table=True):
 
 class Attribute(SyncTable, table=True):
     __tablename__ = "attributes"
+    # values reach 64 KB (a text attribute): indexed by a prefix (searches) and by a hash
+    # (MISP's duplicate rule: one type, category and value per event), never whole
     __table_args__ = (
-        Index(None, "value1"),
-        Index(None, "event_id", "type", "category", "value1", "value2"),
+        Index(None, "event_id"),
+        Index("ix_attributes_value_prefix", text("left(value1, 200)")),
+        Index("ix_attributes_value2_prefix", text("left(value2, 200)")),
+        Index(
+            "ix_attributes_same_value",
+            "event_id",
+            "type",
+            "category",
+            text("md5(value1)"),
+            text("md5(value2)"),
+        ),
         Index(None, "timestamp"),
     )
 
