@@ -64,7 +64,9 @@ def test_every_consumed_event_is_published_by_its_producer(
     consumer: str, event: type[Event]
 ) -> None:
     producer = event.type.split(".")[0]
-    assert producer != consumer
+    # a service may send itself work through its outbox (sync's pull items): then the
+    # event is one it publishes; otherwise it consumes only what others publish
+    assert producer != consumer or event in contracts.published(consumer)
     assert any(e.routing_key() == event.routing_key() for e in contracts.published(producer))
     producer_schema(event)
 

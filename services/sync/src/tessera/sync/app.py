@@ -15,6 +15,7 @@ from tessera.common.problems import Problem
 from tessera.common.security import KeySource
 from tessera.sync import handlers, models
 from tessera.sync.api import ROUTERS
+from tessera.sync.crypto import KeyBox
 from tessera.sync.events import PUBLISHED
 from tessera.sync.settings import Settings
 
@@ -43,7 +44,8 @@ SERVICE = kit.ServiceSpec(
 
 def create_app(settings: Settings, *, key_source: KeySource | None = None) -> FastAPI:
     """The sync service; ``key_source`` replaces auth's JWKS (tests pass their own)."""
-    app = kit.create_app(SERVICE, settings, key_source=key_source)
+    keys = KeyBox(settings.server_key.get_secret_value())
+    app = kit.create_app(SERVICE, settings, key_source=key_source, resources=[keys])
     app.add_exception_handler(Problem, _misp_problem)
     return app
 

@@ -20,6 +20,8 @@ __all__ = [
     "MembershipRevoked",
     "OrganisationCreated",
     "OrganisationUpdated",
+    "PullItemRequested",
+    "PullRequested",
     "UserDeleted",
     "UserRegistered",
 ]
@@ -53,7 +55,32 @@ class EventUpdated(_EventFacts):
     version: ClassVar[int] = 1
 
 
-PUBLISHED: list[type[Event]] = [EventPublished, EventUpdated]
+class PullRequested(Event):
+    """A pull from a remote server was asked for (a job): sync sends itself this work
+    through its outbox, so no request is lost and any replica may take it."""
+
+    type: ClassVar[str] = "sync.pull.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    server_id: int
+    event_uuid: uuid.UUID | None = Field(default=None, description="one event only")
+
+
+class PullItemRequested(Event):
+    """One event of a pull to download: one message per event, handled by as many
+    consumers at once as their prefetch allows, on any replica."""
+
+    type: ClassVar[str] = "sync.pull_item.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    server_id: int
+    event_uuid: uuid.UUID
+    remote_timestamp: int
+
+
+PUBLISHED: list[type[Event]] = [EventPublished, EventUpdated, PullRequested, PullItemRequested]
 
 
 # --- auth's events, as sync reads them ----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The events the sync service handles: auth's, kept as a local projection."""
+"""The events the sync service handles: auth's, kept as a local projection; and the work it
+sends itself (pulls), which talks to remote servers with no transaction open."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from tessera.sync.events import (
     MembershipRevoked,
     OrganisationCreated,
     OrganisationUpdated,
+    PullItemRequested,
+    PullRequested,
     UserDeleted,
     UserRegistered,
 )
-from tessera.sync.service import projection
+from tessera.sync.service import projection, pull
 
 __all__ = ["consumer"]
 
@@ -26,3 +29,5 @@ consumer.on(MembershipGranted, projection.membership_granted)
 consumer.on(MembershipRevoked, projection.membership_revoked)
 consumer.on(ApiKeyCreated, projection.api_key_created)
 consumer.on(ApiKeyRevoked, projection.api_key_revoked)
+consumer.on(PullRequested, pull.run_pull, transaction=False)
+consumer.on(PullItemRequested, pull.pull_item, transaction=False)

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     SmallInteger,
+    String,
     Text,
     UniqueConstraint,
     text,
@@ -117,6 +119,27 @@ def _text(nullable: bool = False, default: str = "") -> Any:
     )
 
 
+def _name(length: int, default: str = "") -> Any:
+    return Field(
+        default=default,
+        sa_column=Column(String(length), nullable=False, server_default=default),
+    )
+
+
+def _flag(default: bool) -> Any:
+    """A boolean with its default in the table too (rows are inserted by SQL, not the ORM)."""
+    return Field(
+        default=default,
+        sa_column=Column(Boolean, nullable=False, server_default="true" if default else "false"),
+    )
+
+
+def _int(default: int) -> Any:
+    return Field(
+        default=default, sa_column=Column(Integer, nullable=False, server_default=str(default))
+    )
+
+
 def _small(default: int) -> Any:
     return Field(
         default=default,
@@ -142,7 +165,8 @@ class Organisation(SyncTable, table=True):
     nationality: str = _text()
     sector: str = _text()
     contacts: str | None = _text(nullable=True)
-    local: bool = Field(default=False, description="one of auth's (its members use this service)")
+    local: bool = _flag(False)
+    """one of auth's (its members use this service)"""
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -201,9 +225,9 @@ class SharingGroup(SyncTable, table=True):
     releasability: str = _text()
     description: str = _text()
     org_id: int = _ref("sync.organisations.id", cascade=False)
-    active: bool = True
-    roaming: bool = False
-    local: bool = True
+    active: bool = _flag(True)
+    roaming: bool = _flag(False)
+    local: bool = _flag(True)
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -215,7 +239,7 @@ class SharingGroupOrg(SyncTable, table=True):
     id: int | None = _id()
     sharing_group_id: int = _ref("sync.sharing_groups.id")
     org_id: int = _ref("sync.organisations.id")
-    extend: bool = False
+    extend: bool = _flag(False)
 
 
 class SharingGroupServer(SyncTable, table=True):
@@ -225,7 +249,7 @@ class SharingGroupServer(SyncTable, table=True):
     id: int | None = _id()
     sharing_group_id: int = _ref("sync.sharing_groups.id")
     server_id: int = Field(description="0: this instance", sa_column=Column(BigInteger))
-    all_orgs: bool = False
+    all_orgs: bool = _flag(False)
 
 
 class Event(SyncTable, table=True):
@@ -243,17 +267,17 @@ class Event(SyncTable, table=True):
     analysis: int = _small(0)
     distribution: int = _small(0)
     sharing_group_id: int | None = _ref("sync.sharing_groups.id", nullable=True, cascade=False)
-    published: bool = False
+    published: bool = _flag(False)
     publish_timestamp: int = _epoch()
     timestamp: int = _epoch()
     sighting_timestamp: int = _epoch()
     attribute_count: int = Field(default=0, sa_column=Column(Integer, nullable=False,
                                                             server_default="0"))  # fmt: skip
-    locked: bool = False
-    protected: bool = False
-    disable_correlation: bool = False
+    locked: bool = _flag(False)
+    protected: bool = _flag(False)
+    disable_correlation: bool = _flag(False)
     extends_uuid: UUID | None = None
-    proposal_email_lock: bool = False
+    proposal_email_lock: bool = _flag(False)
 
 
 class MispObject(SyncTable, table=True):
@@ -263,17 +287,17 @@ class MispObject(SyncTable, table=True):
     uuid: UUID = Field(unique=True)
     event_id: int = _ref("sync.events.id")
     name: str = Field(max_length=255)
-    meta_category: str = Field(default="", max_length=255)
+    meta_category: str = _name(255, "")
     description: str = _text()
     template_uuid: UUID | None = None
-    template_version: int = Field(default=0)
+    template_version: int = _int(0)
     comment: str = _text()
     distribution: int = _small(5)
     sharing_group_id: int | None = _ref("sync.sharing_groups.id", nullable=True, cascade=False)
     timestamp: int = _epoch()
     first_seen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_seen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    deleted: bool = False
+    deleted: bool = _flag(False)
 
 
 class Attribute(SyncTable, table=True):
@@ -304,15 +328,15 @@ class Attribute(SyncTable, table=True):
     type: str = Field(max_length=100)
     value1: str = _text()
     value2: str = _text()
-    to_ids: bool = True
+    to_ids: bool = _flag(True)
     comment: str = _text()
     distribution: int = _small(5)
     sharing_group_id: int | None = _ref("sync.sharing_groups.id", nullable=True, cascade=False)
     timestamp: int = _epoch()
     first_seen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_seen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    deleted: bool = False
-    disable_correlation: bool = False
+    deleted: bool = _flag(False)
+    disable_correlation: bool = _flag(False)
 
 
 class ObjectReference(SyncTable, table=True):
@@ -325,10 +349,10 @@ class ObjectReference(SyncTable, table=True):
     source_uuid: UUID
     referenced_uuid: UUID
     referenced_type: int = _small(0)
-    relationship_type: str = Field(default="", max_length=255)
+    relationship_type: str = _name(255, "")
     comment: str = _text()
     timestamp: int = _epoch()
-    deleted: bool = False
+    deleted: bool = _flag(False)
 
 
 class Tag(SyncTable, table=True):
@@ -336,13 +360,13 @@ class Tag(SyncTable, table=True):
 
     id: int | None = _id()
     name: str = Field(max_length=255, unique=True)
-    colour: str = Field(default="#ffffff", max_length=7)
-    exportable: bool = True
-    local_only: bool = False
-    hide_tag: bool = False
+    colour: str = _name(7, "#ffffff")
+    exportable: bool = _flag(True)
+    local_only: bool = _flag(False)
+    hide_tag: bool = _flag(False)
     numerical_value: int | None = None
     org_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False, index=False)
-    is_galaxy: bool = False
+    is_galaxy: bool = _flag(False)
 
 
 class EventTag(SyncTable, table=True):
@@ -352,8 +376,8 @@ class EventTag(SyncTable, table=True):
     id: int | None = _id()
     event_id: int = _ref("sync.events.id", index=False)
     tag_id: int = _ref("sync.tags.id")
-    local: bool = False
-    relationship_type: str = Field(default="", max_length=191)
+    local: bool = _flag(False)
+    relationship_type: str = _name(191, "")
 
 
 class AttributeTag(SyncTable, table=True):
@@ -364,8 +388,8 @@ class AttributeTag(SyncTable, table=True):
     attribute_id: int = _ref("sync.attributes.id", index=False)
     event_id: int = _ref("sync.events.id")
     tag_id: int = _ref("sync.tags.id")
-    local: bool = False
-    relationship_type: str = Field(default="", max_length=191)
+    local: bool = _flag(False)
+    relationship_type: str = _name(191, "")
 
 
 class Sighting(SyncTable, table=True):
@@ -377,7 +401,7 @@ class Sighting(SyncTable, table=True):
     event_id: int = _ref("sync.events.id")
     org_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False, index=False)
     date_sighting: int = _epoch()
-    source: str = Field(default="", max_length=255)
+    source: str = _name(255, "")
     type: int = _small(0)
 
 
@@ -392,7 +416,7 @@ class EventReport(SyncTable, table=True):
     distribution: int = _small(5)
     sharing_group_id: int | None = _ref("sync.sharing_groups.id", nullable=True, cascade=False)
     timestamp: int = _epoch()
-    deleted: bool = False
+    deleted: bool = _flag(False)
 
 
 # --- sync -------------------------------------------------------------------------------------
@@ -410,26 +434,25 @@ class Server(SyncTable, table=True):
     org_id: int = _ref("sync.organisations.id", cascade=False, index=False)
     remote_org_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False,
                                      index=False)  # fmt: skip
-    push: bool = False
-    pull: bool = False
-    push_sightings: bool = False
+    push: bool = _flag(False)
+    pull: bool = _flag(False)
+    push_sightings: bool = _flag(False)
     pull_rules: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
     push_rules: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
-    internal: bool = False
-    unpublish_event: bool = False
-    publish_without_email: bool = False
-    self_signed: bool = False
-    allow_private_addresses: bool = Field(
-        default=False, description="lets the SSRF guard reach a private address (tests, LANs)"
-    )
+    internal: bool = _flag(False)
+    unpublish_event: bool = _flag(False)
+    publish_without_email: bool = _flag(False)
+    self_signed: bool = _flag(False)
+    allow_private_addresses: bool = _flag(False)
+    """lets the SSRF guard reach a private address (tests, LANs)"""
     index_etag: str | None = Field(default=None, max_length=255)
     lastpulledid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     lastpushedid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    priority: int = Field(default=0)
+    priority: int = _int(0)
     created_at: datetime = _when()
 
 
@@ -443,15 +466,15 @@ class Feed(SyncTable, table=True):
     rules: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
-    enabled: bool = False
+    enabled: bool = _flag(False)
     distribution: int = _small(0)
     sharing_group_id: int | None = _ref("sync.sharing_groups.id", nullable=True, cascade=False)
     tag_id: int | None = _ref("sync.tags.id", nullable=True, cascade=False, index=False)
-    source_format: str = Field(default="misp", max_length=20)
-    fixed_event: bool = False
-    publish: bool = False
-    override_ids: bool = False
-    allow_private_addresses: bool = False
+    source_format: str = _name(20, "misp")
+    fixed_event: bool = _flag(False)
+    publish: bool = _flag(False)
+    override_ids: bool = _flag(False)
+    allow_private_addresses: bool = _flag(False)
     headers: dict[str, str] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
@@ -467,7 +490,7 @@ class EventBlocklist(SyncTable, table=True):
     id: int | None = _id()
     event_uuid: UUID = Field(unique=True)
     event_info: str = _text()
-    event_orgc: str = Field(default="", max_length=255)
+    event_orgc: str = _name(255, "")
     comment: str | None = _text(nullable=True)
     created_at: datetime = _when()
 
@@ -477,7 +500,7 @@ class OrgBlocklist(SyncTable, table=True):
 
     id: int | None = _id()
     org_uuid: UUID = Field(unique=True)
-    org_name: str = Field(default="", max_length=255)
+    org_name: str = _name(255, "")
     comment: str | None = _text(nullable=True)
     created_at: datetime = _when()
 

@@ -1,0 +1,229 @@
+"""MISP's server routes, as PyMISP calls them (``add_server``, ``servers``, ``test_server``,
+``server_pull``), and the jobs a pull or a push starts (``GET /sync/jobs/{id}``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+
+from tessera.common.deps import UoW, resource
+from tessera.common.problems import Problem
+from tessera.sync import exchange
+from tessera.sync.api.common import DENIED, PROBLEM, Me
+from tessera.sync.crypto import KeyBox, UnreadableKey
+from tessera.sync.service import pull, servers
+from tessera.sync.wire import render_org
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/sync", tags=["MISP servers and sync jobs"])
+Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
+NOT_FOUND: dict[str, Any] = {"description": "no such server", **PROBLEM}
+_EXAMPLE = {
+    "name": "Partner CERT",
+    "url": "https://misp.partner.example",
+    "authkey": "<the key of our sync user there>",
+    "Organisation": {"uuid": "5f6e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "name": "Partner"},
+    "pull": True,
+    "push": False,
+    "pull_rules": {"tags": {"OR": ["tlp:white"], "NOT": []}, "orgs": {"OR": [], "NOT": []}},
+}
+
+
+class InvalidServer(Problem):
+    status = 403
+    code = "invalid_server"
+    title = "The server could not be saved."
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _rules(value: Any, field: str) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidServer(errors=[{"field": field, "in": "body", "type": "json",
+                                         "message": "not JSON"}]) from None  # fmt: skip
+    if not isinstance(value, dict):
+        raise InvalidServer(errors=[{"field": field, "in": "body", "type": "object",
+                                     "message": "an object of rules"}])  # fmt: skip
+    return value
+
+
+def _server_in(body: dict[str, Any]) -> dict[str, Any]:
+    """What ``servers/add`` takes, in MISP's spellings (``Server`` wrapper or not)."""
+    body = body.get("Server", body)
+    missing = [f for f in ("name", "url", "authkey") if not str(body.get(f) or "").strip()]
+    url = str(body.get("url") or "")
+    if not missing and not url.startswith(("http://", "https://")):
+        missing.append("url")
+    if missing:
+        raise InvalidServer(
+            f"invalid: {', '.join(missing)}",
+            errors=[{"field": f, "in": "body", "type": "value_error",
+                     "message": "required" if f != "url" else "an http(s) URL"}
+                    for f in missing],
+        )  # fmt: skip
+    remote = body.get("Organisation") or body.get("RemoteOrg")
+    if remote is None and body.get("remote_org_uuid"):
+        remote = {"uuid": body["remote_org_uuid"], "name": body.get("remote_org_name")}
+    if remote is not None:
+        try:
+            remote = {"uuid": uuid.UUID(str(remote.get("uuid"))), "name": remote.get("name")}
+        except ValueError:
+            error = {"field": "Organisation.uuid", "in": "body", "type": "uuid",
+                     "message": "not a uuid"}  # fmt: skip
+            raise InvalidServer(errors=[error]) from None
+    return {
+        "name": str(body["name"])[:255], "url": url[:1024], "authkey": str(body["authkey"]).strip(),
+        "remote_org": remote, "push": _flag(body.get("push")), "pull": _flag(body.get("pull")),
+        "push_sightings": _flag(body.get("push_sightings")),
+        "pull_rules": _rules(body.get("pull_rules"), "pull_rules"),
+        "push_rules": _rules(body.get("push_rules"), "push_rules"),
+        "internal": _flag(body.get("internal")),
+        "unpublish_event": _flag(body.get("unpublish_event")),
+        "publish_without_email": _flag(body.get("publish_without_email")),
+        "self_signed": _flag(body.get("self_signed")),
+        "allow_private_addresses": _flag(body.get("allow_private_addresses")),
+        "priority": int(body.get("priority") or 0),
+    }  # fmt: skip
+
+
+def _server_out(server: dict[str, Any], keys: KeyBox) -> dict[str, Any]:
+    """A server as ``servers/index`` shows it: never its key (a hint of it)."""
+    try:
+        hint = keys.hint(keys.open(server["authkey"]))
+    except UnreadableKey:  # sealed under another SYNC__SERVER_KEY
+        hint = "(unreadable)"
+    out = {
+        "Server": {
+            "id": str(server["id"]), "name": server["name"], "url": server["url"],
+            "authkey": hint, "org_id": str(server["org_id"]),
+            "remote_org_id": str(server["remote_org_id"] or 0),
+            "push": server["push"], "pull": server["pull"],
+            "push_sightings": server["push_sightings"],
+            "pull_rules": json.dumps(server["pull_rules"]),
+            "push_rules": json.dumps(server["push_rules"]),
+            "internal": server["internal"], "self_signed": server["self_signed"],
+            "unpublish_event": server["unpublish_event"],
+            "publish_without_email": server["publish_without_email"],
+            "allow_private_addresses": server["allow_private_addresses"],
+            "priority": str(server["priority"]),
+        },
+        "Organisation": render_org(
+            {"id": server["org_id"], "name": server["org_name"], "uuid": server["org_uuid"]},
+            with_local=False,
+        ),
+    }  # fmt: skip
+    if server["remote_org_id"] is not None:
+        out["RemoteOrg"] = render_org(
+            {"id": server["remote_org_id"], "name": server["remote_org_name"],
+             "uuid": server["remote_org_uuid"]},
+            with_local=False,
+        )  # fmt: skip
+    return out
+
+
+@router.post(
+    "/servers/add",
+    summary="Add a remote server (site admins): its key is stored encrypted",
+    responses={403: DENIED},
+)
+async def add_server(
+    me: Me,
+    uow: UoW,
+    keys: Keys,
+    body: Annotated[dict[str, Any], Body(openapi_examples={"a partner": {"value": _EXAMPLE}})],
+) -> dict[str, Any]:
+    return _server_out(await servers.add_server(uow, _server_in(body), me, keys), keys)
+
+
+@router.get("/servers/index", summary="The remote servers (site admins)", responses={403: DENIED})
+async def list_servers(
+    me: Me,
+    uow: UoW,
+    keys: Keys,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> list[dict[str, Any]]:
+    rows = await servers.list_servers(uow, me, limit=limit, offset=(page - 1) * limit)
+    return [_server_out(r, keys) for r in rows]
+
+
+@router.api_route(
+    "/servers/testConnection/{server_id}",
+    methods=["GET", "POST"],
+    summary="Whether the remote answers as MISP and knows our key (MISP's status codes)",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def test_connection(
+    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW, keys: Keys
+) -> dict[str, Any]:
+    return await servers.test_connection(uow, server_id, me, keys)
+
+
+def _job_answer(job_id: uuid.UUID, what: str) -> dict[str, Any]:
+    return {
+        "message": f"{what} queued for background execution. Job ID: {job_id}",
+        "job_id": str(job_id),
+        "url": f"/sync/jobs/{job_id}",
+    }
+
+
+@router.api_route(
+    "/servers/pull/{server_id}",
+    methods=["GET", "POST"],
+    summary="Pull from the server: answers at once with the job it started",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def pull_all(
+    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
+) -> dict[str, Any]:
+    return _job_answer(await pull.start_pull(uow, server_id, me), "Pull")
+
+
+@router.api_route(
+    "/servers/pull/{server_id}/{technique}",
+    methods=["GET", "POST"],
+    summary="Pull one event (its uuid), or everything (`full`, `update`)",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def pull_some(
+    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    technique: Annotated[str, Path(max_length=64)],
+    me: Me,
+    uow: UoW,
+) -> dict[str, Any]:
+    event_uuid = None
+    if technique not in ("full", "update", "incremental"):
+        try:
+            event_uuid = uuid.UUID(technique)
+        except ValueError:
+            raise InvalidServer(
+                "pull one event by its uuid",
+                errors=[{"field": "technique", "in": "path", "type": "uuid",
+                         "message": "full, update, or an event uuid"}],
+            ) from None  # fmt: skip
+    return _job_answer(await pull.start_pull(uow, server_id, me, event_uuid=event_uuid), "Pull")
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="A pull's, push's or feed fetch's progress: seen, skipped, fetched, failed, bytes",
+    responses={403: DENIED, 404: {"description": "no such job", **PROBLEM}},
+)
+async def job(job_id: uuid.UUID, me: Me, uow: UoW) -> dict[str, Any]:
+    servers.require_site_admin(me)
+    async with uow.driver() as conn:
+        row = await exchange.job(conn, job_id)
+    if row is None:
+        raise Problem(status=404, code="job_not_found", title="No such job")
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}

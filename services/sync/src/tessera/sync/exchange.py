@@ -1,0 +1,227 @@
+"""SQL for sync: servers, jobs and their progress, and what a pull skips before downloading
+anything (blocklists, local copies as new). asyncpg; nothing here commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+__all__ = [
+    "count_job",
+    "insert_job",
+    "insert_server",
+    "job",
+    "pull_candidates",
+    "server",
+    "servers_page",
+    "set_job",
+    "set_server_etag",
+    "upsert_sightings",
+]
+
+Conn = Any
+
+
+async def insert_server(conn: Conn, row: dict[str, Any]) -> int:
+    found = await conn.fetchval(
+        """
+        INSERT INTO servers (name, url, authkey, org_id, remote_org_id, push, pull,
+            push_sightings, pull_rules, push_rules, internal, unpublish_event,
+            publish_without_email, self_signed, allow_private_addresses, priority, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15,
+            $16, $17)
+        RETURNING id
+        """,
+        row["name"], row["url"], row["authkey"], row["org_id"], row["remote_org_id"],
+        row["push"], row["pull"], row["push_sightings"], json.dumps(row["pull_rules"]),
+        json.dumps(row["push_rules"]), row["internal"], row["unpublish_event"],
+        row["publish_without_email"], row["self_signed"], row["allow_private_addresses"],
+        row["priority"], row["now"],
+    )  # fmt: skip
+    return int(found)
+
+
+_SERVER = (
+    "s.id, s.name, s.url, s.authkey, s.org_id, s.remote_org_id, s.push, s.pull, "
+    "s.push_sightings, s.pull_rules::text AS pull_rules, s.push_rules::text AS push_rules, "
+    "s.internal, s.unpublish_event, s.publish_without_email, s.self_signed, "
+    "s.allow_private_addresses, s.index_etag, s.priority, s.created_at, "
+    "o.name AS org_name, o.uuid AS org_uuid, r.name AS remote_org_name, "
+    "r.uuid AS remote_org_uuid"
+)
+
+
+def _decoded(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    found = dict(row)
+    found["pull_rules"] = json.loads(found["pull_rules"])
+    found["push_rules"] = json.loads(found["push_rules"])
+    return found
+
+
+async def server(conn: Conn, server_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_SERVER} FROM servers s JOIN organisations o ON o.id = s.org_id "  # noqa: S608
+        "LEFT JOIN organisations r ON r.id = s.remote_org_id WHERE s.id = $1",
+        server_id,
+    )
+    return _decoded(row)
+
+
+async def servers_page(conn: Conn, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {_SERVER} FROM servers s JOIN organisations o ON o.id = s.org_id "  # noqa: S608
+        "LEFT JOIN organisations r ON r.id = s.remote_org_id ORDER BY s.priority, s.id "
+        "LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    return [r for r in (_decoded(row) for row in rows) if r is not None]
+
+
+async def set_server_etag(conn: Conn, server_id: int, etag: str | None) -> None:
+    await conn.execute("UPDATE servers SET index_etag = $2 WHERE id = $1", server_id, etag)
+
+
+async def insert_job(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO jobs (id, kind, server_id, feed_id, event_uuid, status, requested_by,
+            created_at)
+        VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)
+        """,
+        row["id"], row["kind"], row.get("server_id"), row.get("feed_id"),
+        row.get("event_uuid"), row.get("requested_by"), row["now"],
+    )  # fmt: skip
+
+
+_JOB = (
+    "id, kind, server_id, feed_id, event_uuid, status, seen, skipped, fetched, failed, bytes, "
+    "total, error, requested_by, created_at, started_at, finished_at"
+)
+
+
+async def job(conn: Conn, job_id: UUID) -> Any:
+    return await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)  # noqa: S608
+
+
+async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:
+    """Set columns of the job; a job whose every item is accounted for is ``done``."""
+    allowed = {"status", "seen", "skipped", "total", "error", "started_at", "finished_at",
+               "bytes"}  # fmt: skip
+    sets, args = [], [job_id]
+    for name, value in values.items():
+        if name not in allowed:
+            raise KeyError(name)
+        args.append(value)
+        sets.append(f"{name} = ${len(args)}")
+    return await conn.fetchrow(
+        f"UPDATE jobs SET {', '.join(sets)} WHERE id = $1 RETURNING {_JOB}",  # noqa: S608
+        *args,
+    )
+
+
+async def count_job(
+    conn: Conn,
+    job_id: UUID,
+    *,
+    fetched: int = 0,
+    failed: int = 0,
+    bytes_: int = 0,
+    error: str | None = None,
+    now: datetime,
+) -> Any:
+    """One item of the job settled: counted, and the job ``done`` once every item is."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE jobs SET fetched = fetched + $2, failed = failed + $3, bytes = bytes + $4,
+            error = COALESCE($5, error),
+            status = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total
+                          THEN 'done' ELSE status END,
+            finished_at = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total
+                               THEN $6 ELSE finished_at END
+        WHERE id = $1 RETURNING {_JOB}
+        """,  # noqa: S608
+        job_id,
+        fetched,
+        failed,
+        bytes_,
+        error,
+        now,
+    )
+
+
+async def pull_candidates(
+    conn: Conn,
+    entries: Sequence[tuple[UUID, int, UUID | None]],
+) -> tuple[list[tuple[UUID, int]], int]:
+    """Of the remote's ``(uuid, timestamp, orgc_uuid)``: those to download (new here, or
+    newer there), and how many were skipped (blocklisted event or organisation, or a local
+    copy as new) — decided in one query, before downloading anything."""
+    if not entries:
+        return [], 0
+    rows = await conn.fetch(
+        """
+        SELECT r.uuid, r.ts FROM unnest($1::uuid[], $2::bigint[], $3::uuid[]) AS r(uuid, ts, orgc)
+        WHERE NOT EXISTS (SELECT 1 FROM event_blocklists b WHERE b.event_uuid = r.uuid)
+          AND NOT EXISTS (SELECT 1 FROM org_blocklists b WHERE b.org_uuid = r.orgc)
+          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.uuid = r.uuid AND e.timestamp >= r.ts)
+        """,
+        [e[0] for e in entries],
+        [e[1] for e in entries],
+        [e[2] for e in entries],
+    )
+    wanted = [(r["uuid"], int(r["ts"])) for r in rows]
+    return wanted, len(entries) - len(wanted)
+
+
+async def upsert_sightings(
+    conn: Conn, event_id: int, sightings: Sequence[tuple[UUID, Any]], *, now: datetime
+) -> int:
+    """Sightings of the event's attributes (``(attribute uuid, SightingIn)``), by their
+    uuid: a sighting is a fact, written once; the event's ``sighting_timestamp`` follows."""
+    from tessera.sync import directory
+
+    if not sightings:
+        return 0
+    epoch = int(now.timestamp())
+    org_ids: dict[UUID, int] = {}
+    rows = []
+    for attribute_uuid, sighting in sightings:
+        org_id = None
+        if sighting.org is not None and sighting.org.uuid is not None:
+            if sighting.org.uuid not in org_ids:
+                org_ids[sighting.org.uuid] = await directory.ensure_organisation(
+                    conn, sighting.org.uuid, sighting.org.name or str(sighting.org.uuid), now
+                )
+            org_id = org_ids[sighting.org.uuid]
+        columns = sighting.columns(now=epoch)
+        rows.append((attribute_uuid, columns, org_id))
+    written = await conn.fetchval(
+        """
+        WITH new AS (
+            INSERT INTO sightings (uuid, attribute_id, event_id, org_id, date_sighting, source,
+                type)
+            SELECT s.uuid, a.id, $1, s.org_id, s.date_sighting, s.source, s.type
+            FROM unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], $6::text[],
+                        $7::smallint[]) AS s(uuid, attribute_uuid, org_id, date_sighting, source,
+                                             type)
+            JOIN attributes a ON a.uuid = s.attribute_uuid AND a.event_id = $1
+            ON CONFLICT (uuid) DO NOTHING
+            RETURNING date_sighting
+        )
+        UPDATE events SET sighting_timestamp = GREATEST(sighting_timestamp,
+            COALESCE((SELECT max(date_sighting) FROM new), 0))
+        WHERE id = $1
+        RETURNING (SELECT count(*) FROM new)
+        """,
+        event_id,
+        [c["uuid"] for _, c, _ in rows], [a for a, _, _ in rows], [o for _, _, o in rows],
+        [c["date_sighting"] for _, c, _ in rows], [c["source"] for _, c, _ in rows],
+        [c["type"] for _, c, _ in rows],
+    )  # fmt: skip
+    return int(written or 0)

@@ -1,0 +1,134 @@
+"""Remote servers: added and listed by site admins (as in MISP), their keys sealed at rest,
+and the connection test MISP's ``servers/testConnection`` runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from tessera.common.db import UnitOfWork, driver_in_transaction
+from tessera.common.fetch import FetchError
+from tessera.common.problems import Problem
+from tessera.sync import directory, exchange
+from tessera.sync.crypto import KeyBox
+from tessera.sync.remote import Remote, RemoteError
+from tessera.sync.viewer import Viewer
+
+__all__ = ["ServerNotFound", "add_server", "list_servers", "remote_for", "test_connection"]
+
+
+class SiteAdminOnly(Problem):
+    status = 403
+    code = "site_admin_only"
+    title = "You don't have permission to access this location."
+
+
+class ServerNotFound(Problem):
+    status = 404
+    code = "server_not_found"
+    title = "Invalid server"
+
+
+def require_site_admin(viewer: Viewer) -> None:
+    if not viewer.site_admin:
+        raise SiteAdminOnly()
+
+
+async def add_server(
+    uow: UnitOfWork, body: dict[str, Any], viewer: Viewer, keys: KeyBox
+) -> dict[str, Any]:
+    """MISP's ``servers/add``: the remote's URL and key, the remote organisation (by uuid,
+    created here if unknown), push/pull flags, rules, ``internal``."""
+    require_site_admin(viewer)
+    now = datetime.now(UTC)
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        remote_org = body.get("remote_org")
+        remote_org_id = None
+        if remote_org is not None:
+            remote_org_id = await directory.ensure_organisation(
+                conn, UUID(str(remote_org["uuid"])), remote_org.get("name") or "remote", now
+            )
+        row = {
+            "name": body["name"], "url": body["url"], "authkey": keys.seal(body["authkey"]),
+            "org_id": viewer.org_id, "remote_org_id": remote_org_id,
+            "push": body.get("push", False), "pull": body.get("pull", False),
+            "push_sightings": body.get("push_sightings", False),
+            "pull_rules": body.get("pull_rules") or {}, "push_rules": body.get("push_rules") or {},
+            "internal": body.get("internal", False),
+            "unpublish_event": body.get("unpublish_event", False),
+            "publish_without_email": body.get("publish_without_email", False),
+            "self_signed": body.get("self_signed", False),
+            "allow_private_addresses": body.get("allow_private_addresses", False),
+            "priority": body.get("priority", 0), "now": now,
+        }  # fmt: skip
+        server_id = await exchange.insert_server(conn, row)
+        await uow.commit()
+    async with uow.driver() as conn:
+        found = await exchange.server(conn, server_id)
+    assert found is not None
+    return found
+
+
+async def list_servers(uow: UnitOfWork, viewer: Viewer, *, limit: int, offset: int) -> list[Any]:
+    require_site_admin(viewer)
+    async with uow.driver() as conn:
+        return await exchange.servers_page(conn, limit=limit, offset=offset)
+
+
+async def server_for(uow: UnitOfWork, server_id: int) -> dict[str, Any]:
+    async with uow.driver() as conn:
+        found = await exchange.server(conn, server_id)
+    if found is None:
+        raise ServerNotFound()
+    return found
+
+
+def remote_for(server: dict[str, Any], keys: KeyBox) -> Remote:
+    """A client for the server, its key opened, its address policy the server entry's."""
+    return Remote(
+        server["url"],
+        keys.open(server["authkey"]),
+        allow_private=server["allow_private_addresses"],
+        verify_tls=not server["self_signed"],
+    )
+
+
+async def test_connection(
+    uow: UnitOfWork, server_id: int, viewer: Viewer, keys: KeyBox
+) -> dict[str, Any]:
+    """MISP's answer: ``status`` 1 when the remote answers as a MISP server and knows our
+    key, with its version and who we are there; else a status and the reason."""
+    require_site_admin(viewer)
+    server = await server_for(uow, server_id)
+    try:
+        async with remote_for(server, keys) as remote:
+            version = await remote.version()
+            me = await remote.me()
+    except RemoteError as exc:
+        status = 3 if exc.status in (401, 403) else 2
+        return {"status": status, "message": str(exc)}
+    except FetchError as exc:
+        return {"status": 2, "message": str(exc)}
+    user = me.get("User", {})
+    role = me.get("Role", {})
+    return {
+        "status": 1,
+        "local_version": None,
+        "version": version.get("version"),
+        "mismatch": False,
+        "newer": None,
+        "post": True,
+        "response_encoding": None,
+        "request_encoding": version.get("request_encoding", []),
+        "client_certificate": None,
+        "uuid": None,
+        "user": {
+            "email": user.get("email"),
+            "role_id": role.get("id"),
+            "role_name": role.get("name"),
+            "perm_sync": role.get("perm_sync"),
+            "perm_sighting": role.get("perm_sighting"),
+        },
+    }

@@ -1,0 +1,160 @@
+"""Pulling from a remote MISP (the fake one, on 127.0.0.1, allowed for the test): the minimal
+index first, nothing downloaded that is blocklisted or here already as new, MISP's rules for
+what comes in, a job whose progress says what happened."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tessera.common.testing.broker import eventually
+from tessera.sync.testing.fake_misp import Corpus, FakeMisp
+
+from .conftest import Member, World
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMisp]:
+    # a seed of its own: events of other tests (same database) are not this test's
+    corpus = Corpus(events=12, attributes=20, distributions=(0, 1, 2, 3), orgs=2, sightings=2,
+                    seed=random.randrange(2**31))  # fmt: skip
+    with FakeMisp(corpus) as running:
+        yield running
+
+
+async def _admin(world: World) -> tuple[Member, dict[str, str]]:
+    org = await world.organisation("Home")
+    admin = await world.member("Admin", org, role="admin")
+    return admin, world.tokens.bearer(admin.id, roles=["superadmin"]) | {
+        "Accept": "application/json"
+    }
+
+
+async def _server(
+    world: World, headers: dict[str, str], fake: FakeMisp, **extra: Any
+) -> dict[str, Any]:
+    added = await world.client.post(
+        "/sync/servers/add",
+        json={"name": "fake", "url": fake.url, "authkey": fake.key, "pull": True,
+              "allow_private_addresses": True,
+              "Organisation": {"uuid": str(uuid.uuid4()), "name": "Remote"}, **extra},
+        headers=headers,
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    server: dict[str, Any] = added.json()["Server"]
+    assert fake.key not in added.text  # the key is never answered
+    return server
+
+
+async def _pulled(world: World, headers: dict[str, str], path: str) -> dict[str, Any]:
+    started = await world.client.get(path, headers=headers)
+    assert started.status_code == 200, started.text
+    job_url = started.json()["url"]
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(job_url, headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job: dict[str, Any] = await eventually(done, timeout=30, what="the pull job")
+    return job
+
+
+async def test_a_pull_brings_published_events_in_as_misp_rewrites_them(
+    world: World, fake: FakeMisp
+) -> None:
+    admin, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+
+    tested = await world.client.post(
+        f"/sync/servers/testConnection/{server['id']}", headers=headers
+    )
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert tested.json()["status"] == 1
+    assert job["status"] == "done", job
+    assert job["seen"] == 12
+    assert job["fetched"] == 12
+    assert job["failed"] == 0
+    rows = await world.query(
+        "SELECT e.uuid, e.distribution, e.locked, e.org_id, e.attribute_count, o.uuid AS orgc "
+        "FROM events e JOIN organisations o ON o.id = e.orgc_id WHERE e.uuid = ANY($1::uuid[])",
+        [uuid.UUID(u) for u in fake.uuids()],
+    )
+    assert len(rows) == 12
+    by_uuid = {str(r["uuid"]): r for r in rows}
+    for n in range(12):
+        row = by_uuid[fake.event_uuid(n)]
+        sent = (0, 1, 2, 3)[n % 4]
+        assert row["distribution"] == {0: 0, 1: 0, 2: 1, 3: 3}[sent]  # 1->0, 2->1 on pull
+        assert row["locked"] is True
+        assert row["org_id"] == int(server["org_id"])  # Org: the server's organisation
+        assert str(row["orgc"]) != str(admin.org)  # Orgc: the creator, kept
+        assert row["attribute_count"] > 0
+    sightings = await world.query(
+        "SELECT count(*) AS n FROM sightings s JOIN events e ON e.id = s.event_id "
+        "WHERE e.uuid = $1", uuid.UUID(fake.event_uuid(0)),
+    )  # fmt: skip
+    assert sightings[0]["n"] == 2
+
+
+async def test_pulling_again_downloads_only_what_changed(world: World, fake: FakeMisp) -> None:
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+    fake.counters.reset()
+
+    unchanged = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+    assert unchanged["status"] == "done"
+    assert unchanged["fetched"] == 0
+    assert sum(fake.counters.views.values()) == 0
+    assert fake.counters.not_modified == 1  # the index's ETag
+
+    changed = [fake.event_uuid(1), fake.event_uuid(5)]
+    fake.bump(changed)
+    fake.counters.reset()
+    again = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert again["fetched"] == 2
+    assert again["skipped"] == 10
+    assert set(fake.counters.views) == set(changed)
+
+
+async def test_a_blocklisted_event_is_never_downloaded(world: World, fake: FakeMisp) -> None:
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    blocked = fake.event_uuid(3)
+    await world.query(
+        "INSERT INTO event_blocklists (event_uuid, event_info, created_at) VALUES ($1, '', now())",
+        uuid.UUID(blocked),
+    )
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert job["skipped"] == 1
+    assert blocked not in fake.counters.views
+    assert not await world.query("SELECT 1 FROM events WHERE uuid = $1", uuid.UUID(blocked))
+
+
+async def test_only_site_admins_manage_servers_and_a_pull_needs_the_pull_flag(
+    world: World, fake: FakeMisp
+) -> None:
+    org = await world.organisation("Home")
+    user = await world.member("User", org)
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake, pull=False)
+
+    refused = await world.client.post(
+        "/sync/servers/add", json={"name": "x", "url": fake.url, "authkey": "k"},
+        headers=user.headers,
+    )  # fmt: skip
+    listed = await world.client.get("/sync/servers/index", headers=headers)
+    disabled = await world.client.get(f"/sync/servers/pull/{server['id']}", headers=headers)
+
+    assert refused.status_code == 403
+    assert any(s["Server"]["id"] == server["id"] for s in listed.json())
+    assert all(fake.key not in str(s) for s in listed.json())
+    assert disabled.status_code == 403
