@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tessera.common.testing.broker import eventually
-from tessera.sync.testing.fake_misp import Corpus, FakeMisp
+from tessera.sync.testing.fake_misp import Corpus, FakeMisp, make_event
 
 from .conftest import Member, World
 
@@ -158,3 +158,28 @@ async def test_only_site_admins_manage_servers_and_a_pull_needs_the_pull_flag(
     assert any(s["Server"]["id"] == server["id"] for s in listed.json())
     assert all(fake.key not in str(s) for s in listed.json())
     assert disabled.status_code == 403
+
+
+async def test_a_large_event_is_pulled_a_batch_at_a_time(world: World) -> None:
+    settings = world.app.state.runtime.settings
+    settings.stream_events_over_bytes = 64 * 1024  # spool and stream anything over 64 KB
+    settings.pull_batch_size = 500
+    corpus = Corpus(events=1, attributes=5, huge=3000, seed=random.randrange(2**31))
+    with FakeMisp(corpus) as fake:
+        _, headers = await _admin(world)
+        server = await _server(world, headers, fake)
+
+        job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+        huge = fake.event_uuid(1)
+    assert job["fetched"] == 2, job
+    assert job["bytes"] > 64 * 1024
+    [row] = await world.query(
+        "SELECT e.attribute_count, (SELECT count(*) FROM attributes a WHERE a.event_id = e.id) "
+        "AS stored FROM events e WHERE e.uuid = $1",
+        uuid.UUID(huge),
+    )
+    served = make_event(1, attributes=3000, seed=corpus.seed)["Event"]["Attribute"]
+    distinct = {(a["type"], a["category"], a["value"]) for a in served}
+    assert row["stored"] == len(distinct)  # MISP's rule: one type, category and value
+    assert row["attribute_count"] == len(distinct) - sum(a["deleted"] for a in served)

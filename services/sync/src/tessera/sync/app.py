@@ -45,7 +45,7 @@ SERVICE = kit.ServiceSpec(
 def create_app(settings: Settings, *, key_source: KeySource | None = None) -> FastAPI:
     """The sync service; ``key_source`` replaces auth's JWKS (tests pass their own)."""
     keys = KeyBox(settings.server_key.get_secret_value())
-    app = kit.create_app(SERVICE, settings, key_source=key_source, resources=[keys])
+    app = kit.create_app(SERVICE, settings, key_source=key_source, resources=[keys, settings])
     app.add_exception_handler(Problem, _misp_problem)
     return app
 

@@ -47,6 +47,12 @@ class Settings(ServiceSettings):
         default="2.5.20", description="the MISP version this service answers as (getVersion)"
     )
     pymisp_recommended_version: str = "2.5.34.4"
+    stream_events_over_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="a pulled event larger than this is spooled to disk and written in batches",
+    )
+    pull_batch_size: int = Field(default=2000, ge=100, le=50_000)
 
     @model_validator(mode="after")
     def _server_key_in_production(self) -> Settings:

@@ -21,6 +21,7 @@ with its reason; pulling again retries it.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import ijson
 import structlog
 
 from tessera.common.consumers import Handling
@@ -39,8 +41,10 @@ from tessera.sync.crypto import KeyBox
 from tessera.sync.events import EventPublished, EventUpdated, PullItemRequested, PullRequested
 from tessera.sync.remote import RemoteError
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
+from tessera.sync.settings import Settings
 from tessera.sync.viewer import Viewer
-from tessera.sync.wire import EventIn, InvalidPayload, parse_event
+from tessera.sync.wire import AttributeIn, EventIn, InvalidPayload, ObjectIn, parse_event
+from tessera.sync.wire.stream import batches, read_head
 
 __all__ = ["pull_item", "run_pull", "start_pull"]
 
@@ -181,34 +185,79 @@ async def _finish(uow: UnitOfWork, job_id: uuid.UUID, *, error: str | None = Non
 
 
 async def pull_item(uow: Handling, event: PullItemRequested) -> None:
-    """Step 2: one event, downloaded, checked, rewritten as a pulled event, written."""
+    """Step 2: one event, downloaded (spooled to disk past ``SYNC__STREAM_EVENTS_OVER_BYTES``),
+    checked, rewritten as a pulled event, written; a large one a batch at a time."""
     keys = uow.get(KeyBox)
+    settings = uow.get(Settings)
     started = time.perf_counter()
     async with uow.driver() as conn:
         server = await exchange.server(conn, event.server_id)
     if server is None:
         await _count(uow, event.job_id, failed=1, error="the server was deleted")
         return
+    spool = tempfile.SpooledTemporaryFile(max_size=settings.stream_events_over_bytes)  # noqa: SIM115
     try:
+        size = 0
         async with remote_for(server, keys) as remote, remote.event(str(event.event_uuid)) as body:
-            raw = await body.read()
-        payload = await anyio.to_thread.run_sync(json.loads, raw)
-        parsed = await anyio.to_thread.run_sync(lambda: parse_event(payload, drop_invalid=True))
-    except (FetchError, RemoteError, ValueError, InvalidPayload) as exc:
+            async for chunk in body:
+                size += len(chunk)
+                await anyio.to_thread.run_sync(spool.write, chunk)
+        large = size > settings.stream_events_over_bytes
+        if large:
+            head_payload = await anyio.to_thread.run_sync(read_head, spool)
+            head = await anyio.to_thread.run_sync(
+                lambda: parse_event(head_payload, drop_invalid=True)
+            )
+        else:
+            spool.seek(0)
+            payload = await anyio.to_thread.run_sync(json.loads, spool.read())
+            head = await anyio.to_thread.run_sync(lambda: parse_event(payload, drop_invalid=True))
+    except (FetchError, RemoteError, ValueError, InvalidPayload, ijson.JSONError) as exc:
+        spool.close()
         log.warning("pull_item_failed", job_id=str(event.job_id), event_uuid=str(event.event_uuid),
                     error=str(exc)[:300])  # fmt: skip
         await _count(uow, event.job_id, failed=1, error=f"{event.event_uuid}: {exc}"[:2000])
         return
-    async with uow:
-        conn = await driver_in_transaction(uow.session)
-        saved = await save_pulled(conn, parsed, server)
-        if saved is not None:
-            _announce(uow, saved, parsed, server)
-        await exchange.count_job(conn, event.job_id, fetched=1, bytes_=len(raw), now=_now())
-        await uow.commit()
+    written = 0
+    try:
+        async with uow:
+            conn = await driver_in_transaction(uow.session)
+            writer = PulledWriter(conn, server)
+            if await writer.start(head):
+                if large:
+                    written = await _write_batches(writer, spool, head, settings.pull_batch_size)
+                else:
+                    written = await writer.write(head.attributes, head.objects)
+                await writer.finish(head)
+                _announce(uow, writer, head, server)
+            await exchange.count_job(conn, event.job_id, fetched=1, bytes_=size, now=_now())
+            await uow.commit()
+    finally:
+        spool.close()
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     log.info("pull_item_done", job_id=str(event.job_id), event_uuid=str(event.event_uuid),
-             attributes=len(parsed.attributes), ms=elapsed_ms)  # fmt: skip
+             attributes=written, bytes=size, streamed=large, ms=elapsed_ms)  # fmt: skip
+
+
+async def _write_batches(writer: PulledWriter, spool: Any, head: EventIn, size: int) -> int:
+    """The event's objects, then its attributes, read from the spool ``size`` at a time."""
+    written = 0
+    for name in ("Object", "Attribute"):
+        pages = batches(spool, name, size)
+        while True:
+            page = await anyio.to_thread.run_sync(next, pages, None)
+            if page is None:
+                break
+            payload = {"uuid": str(head.uuid), "info": head.info or "-", name: page}
+            parsed = await anyio.to_thread.run_sync(_parse_part, payload)
+            written += await writer.write(parsed.attributes, parsed.objects)
+    return written
+
+
+def _parse_part(payload: dict[str, Any]) -> EventIn:
+    """A batch of a large event's attributes or objects, checked as MISP checks them
+    (invalid ones are left out, as MISP's import leaves them)."""
+    return parse_event(payload, drop_invalid=True)
 
 
 async def _count(uow: UnitOfWork, job_id: uuid.UUID, *, failed: int, error: str) -> None:
@@ -218,64 +267,114 @@ async def _count(uow: UnitOfWork, job_id: uuid.UUID, *, failed: int, error: str)
         await uow.commit()
 
 
+class PulledWriter:
+    """Writes one pulled event with MISP's rules, its parts given all at once or in batches:
+    :meth:`start` (the event's own row; False when the local copy is as new or the uuid is
+    blocklisted), :meth:`write` as often as needed, :meth:`finish` (tags, counts)."""
+
+    def __init__(self, conn: Any, server: dict[str, Any]) -> None:
+        self.conn = conn
+        self.server = server
+        self.now_dt = _now()
+        self.now = int(self.now_dt.timestamp())
+        self.event_id = 0
+        self.created = False
+        self.attributes = 0
+        self._groups: dict[uuid.UUID, int] = {}
+        self._seen: set[tuple[str, str, str, str]] = set()
+        self._orgc_id = 0
+
+    def _rewrite(self, part: Any) -> None:
+        part.distribution = access.pulled_distribution(
+            part.distribution, internal=self.server["internal"]
+        )
+
+    async def _group(self, part: Any) -> None:
+        group = getattr(part, "sharing_group", None)
+        if group is not None and group.uuid not in self._groups:
+            self._groups[group.uuid] = await store.upsert_sharing_group(
+                self.conn, group, now=self.now_dt, fallback_org_id=self._orgc_id
+            )
+
+    async def start(self, event: EventIn) -> bool:
+        conn, server = self.conn, self.server
+        if await conn.fetchval("SELECT 1 FROM event_blocklists WHERE event_uuid = $1", event.uuid):
+            return False
+        self._rewrite(event)
+        event.locked = True
+        orgc = event.orgc
+        if orgc is None or orgc.uuid is None:
+            self._orgc_id = server["remote_org_id"] or server["org_id"]
+        else:
+            self._orgc_id = await directory.ensure_organisation(
+                conn, orgc.uuid, orgc.name or str(orgc.uuid), self.now_dt
+            )
+        await self._group(event)
+        event_sg = self._groups.get(event.sharing_group.uuid) if event.sharing_group else None
+        if event.distribution == 4 and event_sg is None:
+            event.distribution = access.received_distribution(4, sharing_group_resolved=False)
+        self.event_id, self.created, previous = await store.upsert_event_row(
+            conn, event, org_id=server["org_id"], orgc_id=self._orgc_id, user_id=None,
+            sharing_group_id=event_sg, now=self.now,
+        )  # fmt: skip
+        as_new = (
+            previous is not None and event.timestamp is not None and previous >= event.timestamp
+        )
+        return self.created or not as_new
+
+    def _fresh(self, attributes: list[AttributeIn]) -> list[AttributeIn]:
+        """MISP's duplicate rule across batches: one type, category and value per event."""
+        kept = []
+        for attribute in attributes:
+            key = (attribute.type, attribute.category, attribute.value1, attribute.value2)
+            if key not in self._seen:
+                self._seen.add(key)
+                kept.append(attribute)
+        return kept
+
+    async def write(self, attributes: list[AttributeIn], objects: list[ObjectIn]) -> int:
+        conn, event_id = self.conn, self.event_id
+        for part in (*attributes, *objects, *(a for o in objects for a in o.attributes)):
+            self._rewrite(part)
+            await self._group(part)
+        object_ids = await store.upsert_objects(
+            conn, event_id, objects, now=self.now, sharing_groups=self._groups
+        )
+        object_of = {a.uuid: o.uuid for o in objects for a in o.attributes}
+        every = [*self._fresh(attributes), *(a for o in objects for a in o.attributes)]
+        ids = await store.upsert_attributes(
+            conn, event_id, every, now=self.now, object_ids=object_ids, object_of=object_of,
+            sharing_groups=self._groups,
+        )  # fmt: skip
+        await store.upsert_references(conn, event_id, objects, object_ids, now=self.now)
+        for attribute in every:
+            if attribute.uuid in ids and attribute.tags:
+                await store.attach_tags(
+                    conn, event_id, [t for t in attribute.tags if not t.local],
+                    attribute_id=ids[attribute.uuid],
+                )  # fmt: skip
+        await exchange.upsert_sightings(
+            conn, event_id, [(a.uuid, s) for a in every for s in a.sightings], now=self.now_dt
+        )
+        self.attributes += len(every)
+        return len(every)
+
+    async def finish(self, event: EventIn) -> None:
+        for report in event.reports:
+            self._rewrite(report)
+        await store.upsert_reports(self.conn, self.event_id, event.reports, now=self.now)
+        await store.attach_tags(self.conn, self.event_id, [t for t in event.tags if not t.local])
+        await store.refresh_event(self.conn, self.event_id)
+
+
 async def save_pulled(conn: Any, event: EventIn, server: dict[str, Any]) -> tuple[int, bool] | None:
-    """Write a pulled event with MISP's rules; ``(event id, created)``, or None when the
-    local copy is as new (or the uuid is blocklisted meanwhile)."""
-    now_dt = _now()
-    now = int(now_dt.timestamp())
-    if await conn.fetchval("SELECT 1 FROM event_blocklists WHERE event_uuid = $1", event.uuid):
+    """Write a whole pulled event; ``(event id, created)``, or None when nothing changed."""
+    writer = PulledWriter(conn, server)
+    if not await writer.start(event):
         return None
-    internal = server["internal"]
-    event.distribution = access.pulled_distribution(event.distribution, internal=internal)
-    for part in (*event.attributes, *event.objects, *event.reports,
-                 *(a for o in event.objects for a in o.attributes)):  # fmt: skip
-        part.distribution = access.pulled_distribution(part.distribution, internal=internal)
-    event.locked = True
-    orgc = event.orgc
-    if orgc is None or orgc.uuid is None:
-        orgc_id = server["remote_org_id"] or server["org_id"]
-    else:
-        orgc_id = await directory.ensure_organisation(
-            conn, orgc.uuid, orgc.name or str(orgc.uuid), now_dt
-        )
-    sharing_groups: dict[uuid.UUID, int] = {}
-    for group in _sharing_groups(event):
-        sharing_groups[group.uuid] = await store.upsert_sharing_group(
-            conn, group, now=now_dt, fallback_org_id=orgc_id
-        )
-    event_sg = sharing_groups.get(event.sharing_group.uuid) if event.sharing_group else None
-    if event.distribution == 4 and event_sg is None:
-        event.distribution = access.received_distribution(4, sharing_group_resolved=False)
-    event_id, created, previous = await store.upsert_event_row(
-        conn, event, org_id=server["org_id"], orgc_id=orgc_id, user_id=None,
-        sharing_group_id=event_sg, now=now,
-    )  # fmt: skip
-    as_new = previous is not None and event.timestamp is not None and previous >= event.timestamp
-    if not created and as_new:
-        return None
-    object_ids = await store.upsert_objects(
-        conn, event_id, event.objects, now=now, sharing_groups=sharing_groups
-    )
-    object_of = {a.uuid: o.uuid for o in event.objects for a in o.attributes}
-    every = [*event.attributes, *(a for o in event.objects for a in o.attributes)]
-    ids = await store.upsert_attributes(
-        conn, event_id, every, now=now, object_ids=object_ids, object_of=object_of,
-        sharing_groups=sharing_groups,
-    )  # fmt: skip
-    await store.upsert_references(conn, event_id, event.objects, object_ids, now=now)
-    await store.upsert_reports(conn, event_id, event.reports, now=now)
-    await store.attach_tags(conn, event_id, [t for t in event.tags if not t.local])
-    for attribute in every:
-        if attribute.uuid in ids and attribute.tags:
-            await store.attach_tags(
-                conn, event_id, [t for t in attribute.tags if not t.local],
-                attribute_id=ids[attribute.uuid],
-            )  # fmt: skip
-    await exchange.upsert_sightings(
-        conn, event_id, [(a.uuid, s) for a in every for s in a.sightings], now=now_dt
-    )
-    await store.refresh_event(conn, event_id)
-    return event_id, created
+    await writer.write(event.attributes, event.objects)
+    await writer.finish(event)
+    return writer.event_id, writer.created
 
 
 def _sharing_groups(event: EventIn) -> list[Any]:
@@ -289,15 +388,14 @@ def _sharing_groups(event: EventIn) -> list[Any]:
 
 
 def _announce(
-    uow: UnitOfWork, saved: tuple[int, bool], event: EventIn, server: dict[str, Any]
+    uow: UnitOfWork, writer: PulledWriter, event: EventIn, server: dict[str, Any]
 ) -> None:
-    event_id, _ = saved
     facts = {
-        "event_id": event_id, "event_uuid": event.uuid, "info": event.info[:2000],
+        "event_id": writer.event_id, "event_uuid": event.uuid, "info": event.info[:2000],
         "orgc_uuid": event.orgc.uuid if event.orgc and event.orgc.uuid else server["org_uuid"],
         "org_uuid": server["org_uuid"], "distribution": min(event.distribution, 4),
         "timestamp": event.timestamp or int(time.time()),
-        "attribute_count": len(event.attributes), "source": "pull",
+        "attribute_count": writer.attributes, "source": "pull",
     }  # fmt: skip
     kind = EventPublished if event.published else EventUpdated
     uow.publish(kind(**facts), subject=str(event.uuid))
