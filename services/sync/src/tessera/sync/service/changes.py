@@ -1,0 +1,78 @@
+"""What every change of a MISP event does besides the change itself: the event's
+``timestamp`` moves to the time of the change (and it is no longer published, as MISP's
+``Event::unpublishEvent`` does after an attribute or a tag changed), and the change is
+announced through the outbox (``sync.event.updated``, ``sync.event.published``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tessera.common.db import UnitOfWork
+from tessera.sync.events import EventPublished, EventUpdated
+
+__all__ = ["announce", "epoch", "facts", "unpublish_event"]
+
+Conn = Any
+
+SOURCE = "api"
+"""``source`` of the events announced by the routes: a user or a MISP client"""
+
+
+def epoch() -> int:
+    """Now, in MISP's Unix seconds."""
+    return int(time.time())
+
+
+def facts(row: Any, *, source: str = SOURCE) -> dict[str, Any]:
+    """The facts both events carry, from an ``events`` row (and its organisations' uuids,
+    ``org_uuid`` and ``orgc_uuid``, selected with it)."""
+    return {
+        "event_id": int(row["id"]),
+        "event_uuid": row["uuid"],
+        "info": str(row["info"])[:2000],
+        "orgc_uuid": row["orgc_uuid"],
+        "org_uuid": row["org_uuid"],
+        "distribution": int(row["distribution"]),
+        "timestamp": int(row["timestamp"]),
+        "attribute_count": int(row["attribute_count"]),
+        "source": source,
+    }
+
+
+async def event_facts(conn: Conn, event_id: int) -> Any:
+    """The event's row with its organisations' uuids, as :func:`facts` reads it."""
+    return await conn.fetchrow(
+        "SELECT e.*, o.uuid AS org_uuid, c.uuid AS orgc_uuid FROM events e "
+        "JOIN organisations o ON o.id = e.org_id JOIN organisations c ON c.id = e.orgc_id "
+        "WHERE e.id = $1",
+        event_id,
+    )
+
+
+async def announce(
+    uow: UnitOfWork, conn: Conn, event_id: int, *, updated: bool = True, published: bool = False
+) -> None:
+    """Append ``sync.event.updated`` (a creation or a change) and/or ``sync.event.published``
+    for the event as it now is; written with the commit, or not at all."""
+    row = await event_facts(conn, event_id)
+    if row is None:
+        return
+    subject = str(row["uuid"])
+    if updated:
+        uow.publish(EventUpdated(**facts(row)), subject=subject)
+    if published:
+        uow.publish(EventPublished(**facts(row)), subject=subject)
+
+
+async def unpublish_event(conn: Conn, event_id: int, *, now: int) -> None:
+    """``Event::unpublishEvent``: what changed an event's attributes or global tags takes the
+    time of the change and leaves the event to be published again; ``attribute_count``
+    follows its live attributes."""
+    await conn.execute(
+        "UPDATE events SET published = false, timestamp = GREATEST(timestamp, $2), "
+        "attribute_count = (SELECT count(*) FROM attributes WHERE event_id = $1 AND NOT deleted) "
+        "WHERE id = $1",
+        event_id,
+        now,
+    )
