@@ -347,12 +347,11 @@ class PulledWriter:
             sharing_groups=self._groups,
         )  # fmt: skip
         await store.upsert_references(conn, event_id, objects, object_ids, now=self.now)
-        for attribute in every:
-            if attribute.uuid in ids and attribute.tags:
-                await store.attach_tags(
-                    conn, event_id, [t for t in attribute.tags if not t.local],
-                    attribute_id=ids[attribute.uuid],
-                )  # fmt: skip
+        await store.attach_attribute_tags(
+            conn,
+            event_id,
+            [(ids[a.uuid], t) for a in every if a.uuid in ids for t in a.tags if not t.local],
+        )
         await exchange.upsert_sightings(
             conn, event_id, [(a.uuid, s) for a in every for s in a.sightings], now=self.now_dt
         )
