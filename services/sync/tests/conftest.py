@@ -9,14 +9,18 @@ answers a ``Member`` whose ``headers`` authenticate MISP-style (``Authorization:
 from __future__ import annotations
 
 import secrets
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from tessera.common.security import hash_api_key
@@ -55,6 +59,31 @@ async def app(settings: Settings, tokens: TokenMinter) -> AsyncIterator[FastAPI]
     application = create_app(settings, key_source=tokens.key_source)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+def served(settings: Settings, tokens: TokenMinter) -> Iterator[str]:
+    """The sync app behind uvicorn on a free port, in a thread with its own event loop: the
+    root URL PyMISP is given."""
+    app = create_app(settings, key_source=tokens.key_source)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/sync/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
 
 
 @pytest.fixture

@@ -6,50 +6,16 @@ publishes and deletes events, and every sample event of PyMISP's own tests
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from pymisp import MISPAttribute, MISPEvent, MISPObject, MISPSighting, PyMISP
-
-from tessera.common.testing.tokens import TokenMinter
-from tessera.sync.app import create_app
-from tessera.sync.settings import Settings
 
 from .conftest import World
 
 DATA = Path(__file__).parent / "data" / "misp"
 SAMPLES = sorted(DATA.glob("*.json"))
-
-
-@pytest.fixture
-def served(settings: Settings, tokens: TokenMinter) -> Iterator[str]:
-    """The sync app behind uvicorn on a free port, in a thread with its own event loop: the
-    root URL PyMISP is given."""
-    app = create_app(settings, key_source=tokens.key_source)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/sync/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def _client(url: str, key: str) -> PyMISP:

@@ -4,10 +4,11 @@ key)`` works), one module per resource; no SQL here."""
 from tessera.sync.api.attributes import router as attributes
 from tessera.sync.api.events import router as events
 from tessera.sync.api.instance import router as instance
+from tessera.sync.api.search import router as search
 from tessera.sync.api.servers import router as servers
 from tessera.sync.api.sightings import router as sightings
 from tessera.sync.api.tags import router as tags
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = [instance, servers, events, attributes, tags, sightings]
+ROUTERS = [instance, servers, events, attributes, tags, sightings, search]
