@@ -296,7 +296,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         run_sync(_drop_broker_names(infra))
         run_sync(_drop_database(infra))
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     if "pull" in results and "floor" in results:
         results["pull"]["ratio_to_floor"] = (
             results["pull"]["attributes_per_s"] / results["floor"]["attributes_per_s"]
@@ -312,6 +315,7 @@ def main() -> None:
     parser.add_argument("--huge", type=int, default=150_000)
     parser.add_argument("--only", default="", help="pull,repull,huge,floor")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     args = parser.parse_args()
     results = run(args)
     if args.json:

@@ -183,3 +183,34 @@ async def test_a_large_event_is_pulled_a_batch_at_a_time(world: World) -> None:
     distinct = {(a["type"], a["category"], a["value"]) for a in served}
     assert row["stored"] == len(distinct)  # MISP's rule: one type, category and value
     assert row["attribute_count"] == len(distinct) - sum(a["deleted"] for a in served)
+
+
+def test_every_organisation_an_event_names_is_settled_before_its_transaction() -> None:
+    """``_organisations`` lists what ``settle_parties`` commits first (the creator, sharing
+    groups' owners and members, sightings' organisations): one left out would be created
+    inside the event's transaction again, and every concurrent event naming it would wait."""
+    from tessera.sync.service.pull import _organisations
+    from tessera.sync.wire import parse_event
+
+    raw = make_event(3, attributes=6, seed=11)
+    body = raw["Event"]
+    creator = {"uuid": str(uuid.uuid4()), "name": "Creator"}
+    owner = {"uuid": str(uuid.uuid4()), "name": "Owner"}
+    member = {"uuid": str(uuid.uuid4()), "name": "Member"}
+    seer = {"uuid": str(uuid.uuid4()), "name": "Seer"}
+    body["Orgc"] = creator
+    body["distribution"] = 4
+    body["SharingGroup"] = {
+        "uuid": str(uuid.uuid4()),
+        "name": "Group",
+        "Organisation": owner,
+        "SharingGroupOrg": [{"extend": False, "Organisation": member}],
+    }
+    body["Attribute"][0]["Sighting"] = [
+        {"uuid": str(uuid.uuid4()), "date_sighting": "1700000000", "Organisation": seer}
+    ]
+    event = parse_event(raw, drop_invalid=True)
+
+    named = {str(org.uuid) for org in _organisations(event)}
+
+    assert {creator["uuid"], owner["uuid"], member["uuid"], seer["uuid"]} <= named
