@@ -233,3 +233,13 @@ def test_every_answer_is_documented(case: schemathesis.Case, accounts: Accounts)
         if real and isinstance(value, str) and len(value) == 36 and value[-1] in "01234567":
             case.path_parameters[name] = real
     case.call_and_validate(checks=CHECKS)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_operation_has_an_id_of_its_own(service: str, infra: Infra) -> None:
+    """Client generators name their methods by ``operationId``: two operations sharing one
+    (FastAPI gives a route of several methods one id) become one method, or none."""
+    operations = build_app(service, infra).openapi()["paths"].values()
+    ids = [operation["operationId"] for methods in operations for operation in methods.values()]
+
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []

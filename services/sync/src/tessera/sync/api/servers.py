@@ -13,6 +13,7 @@ from tessera.common.deps import UoW, resource
 from tessera.common.problems import Problem
 from tessera.sync import exchange
 from tessera.sync.api.common import DENIED, PROBLEM, Me
+from tessera.sync.api.events import misp_routes
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.service import pull, servers
 from tessera.sync.wire import render_org
@@ -158,9 +159,12 @@ async def list_servers(
     return [_server_out(r, keys) for r in rows]
 
 
-@router.api_route(
+@misp_routes(
+    router,
     "/servers/testConnection/{server_id}",
-    methods=["GET", "POST"],
+    ["GET", "POST"],
+    named_suffix=False,
+    json_suffix=False,
     summary="Whether the remote answers as MISP and knows our key (MISP's status codes)",
     responses={403: DENIED, 404: NOT_FOUND},
 )
@@ -178,9 +182,12 @@ def _job_answer(job_id: uuid.UUID, what: str) -> dict[str, Any]:
     }
 
 
-@router.api_route(
+@misp_routes(
+    router,
     "/servers/pull/{server_id}",
-    methods=["GET", "POST"],
+    ["GET", "POST"],
+    named_suffix=False,
+    json_suffix=False,
     summary="Pull from the server: answers at once with the job it started",
     responses={403: DENIED, 404: NOT_FOUND},
 )
@@ -190,9 +197,12 @@ async def pull_all(
     return _job_answer(await pull.start_pull(uow, server_id, me), "Pull")
 
 
-@router.api_route(
+@misp_routes(
+    router,
     "/servers/pull/{server_id}/{technique}",
-    methods=["GET", "POST"],
+    ["GET", "POST"],
+    named_suffix=False,
+    json_suffix=False,
     summary="Pull one event (its uuid), or everything (`full`, `update`)",
     responses={403: DENIED, 404: NOT_FOUND},
 )
