@@ -120,3 +120,7 @@ bench-applets: install ## an applet of 20 x 30 items created and replaced throug
 .PHONY: bench-mailer
 bench-mailer: install ## emails/s from queued events to SMTP, against aiosmtplib alone
 	$(UV) run --no-sync python bench/mailer.py
+
+.PHONY: bench-sync
+bench-sync: install ## a pull of 1,000 x 1,000 attributes, re-pulls, one huge event, against COPY
+	$(UV) run --no-sync python bench/sync.py

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -102,10 +103,8 @@ class PeakRss:
             time.sleep(0.02)
 
     def __enter__(self) -> PeakRss:
-        try:  # the kernel's own high-water mark, reset for this block
+        with contextlib.suppress(OSError):  # the kernel's own high-water mark, reset
             Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-        except OSError:
-            pass
         self._thread.start()
         return self
 
@@ -202,8 +201,8 @@ async def copy_floor(dsn: str, events: int, attributes: int) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(
-            "CREATE TEMP TABLE floor_attributes (LIKE sync.attributes INCLUDING DEFAULTS INCLUDING IDENTITY "
-            "INCLUDING INDEXES)"
+            "CREATE TEMP TABLE floor_attributes (LIKE sync.attributes INCLUDING DEFAULTS "
+            "INCLUDING IDENTITY INCLUDING INDEXES)"
         )
         started = time.perf_counter()
         await conn.copy_records_to_table("floor_attributes", records=rows, columns=_COLUMNS)
@@ -341,7 +340,8 @@ def main() -> None:
     if "huge" in results:
         h = results["huge"]
         print(f"one event of {h['attributes']:,} attributes: {h['s']:.1f} s, "
-              f"{h['attributes_per_s']:,.0f} attributes/s, peak RSS {h['peak_rss_mb']:.0f} MB")  # fmt: skip
+              f"{h['attributes_per_s']:,.0f} attributes/s, "
+              f"peak RSS {h['peak_rss_mb']:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def _refreshed(client: httpx.Client, person: dict[str, Any]) -> str:
 def _invitation_token(suite: Suite, email: str, locale: str) -> str:
     """The accept token of the invitation mailed to ``email``, checking the mail is in the
     invitee's language with both parts."""
+
     def invitations() -> list[Any]:
         return [
             m
