@@ -780,3 +780,21 @@ def test_a_sigkilled_gateway_leaves_nothing_holding_the_port_and_starts_again(tm
         for pid in left:
             if proc_stat(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_services_own_http_defaults_survive_a_deployments_http_setting(service, monkeypatch):
+    """Every deployment sets ``TESSERA__HTTP__TRUSTED_PROXIES``; the service's own defaults
+    for the rest of ``http`` (sync's and applets' larger body limits) must still hold."""
+    settings_cls = importlib.import_module(f"tessera.{service}.settings").Settings
+    for name in [n for n in os.environ if "HTTP__" in n]:
+        monkeypatch.delenv(name)
+    alone = settings_cls().http
+
+    monkeypatch.setenv("TESSERA__HTTP__TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    deployed = settings_cls().http
+
+    assert deployed.trusted_proxies == ["10.0.0.0/8"]
+    assert deployed.model_dump(exclude={"trusted_proxies"}) == alone.model_dump(
+        exclude={"trusted_proxies"}
+    )

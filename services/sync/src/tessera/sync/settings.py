@@ -30,14 +30,22 @@ class RoleSettings(BaseModel):
     )
 
 
+class SyncHttpSettings(HttpSettings):
+    """The shared HTTP settings with a larger body limit as the field's own default: a
+    default instance (``HttpSettings(max_body_bytes=...)``) is replaced whole as soon as any
+    ``HTTP__`` value is set (``TESSERA__HTTP__TRUSTED_PROXIES`` in every deployment)."""
+
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """MISP events reach tens of megabytes (150,000 attributes)"""
+
+
 class Settings(ServiceSettings):
     service_name: ClassVar[str] = "sync"
     model_config = SettingsConfigDict(
         env_prefix="SYNC__", env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
-    http: HttpSettings = HttpSettings(max_body_bytes=64 * 1024 * 1024)
-    """MISP events reach tens of megabytes (150,000 attributes)"""
+    http: SyncHttpSettings = SyncHttpSettings()
     roles: RoleSettings = RoleSettings()
     server_key: SecretStr = Field(
         default=SecretStr(DEV_SERVER_KEY),
