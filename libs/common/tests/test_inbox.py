@@ -134,3 +134,32 @@ async def test_same_envelope_delivered_twice_applies_its_effect_once(probe: Prob
         rows = (await conn.execute(select(inbox).where(inbox.c.event_id == envelope.id))).all()
     assert [(r.consumer, r.event_type) for r in rows] == [("probe", "probe.thing.happened")]
     assert await probe.message_count(probe.topology.dlq) == 0
+
+
+async def test_a_handler_of_its_own_transactions_claims_with_its_effect(probe: Probe) -> None:
+    """``transaction=False`` handlers claim in their effect's transaction (``uow.claim()``):
+    the claim commits with the effect or not at all, and a second delivery's claim is
+    refused."""
+    from tessera.common.consumers import Handling
+
+    envelope = Envelope.wrap(ThingHappened(thing_id=uuid.uuid4()), producer="probe", subject="t")
+
+    def handling() -> Handling:
+        return Handling(probe.sessions, envelope=envelope, outbox=None, resources={},
+                        inbox=probe.tables.inbox, consumer="probe.own")  # fmt: skip
+
+    failed = handling()
+    async with failed:
+        assert await failed.claim() is True
+        # leaves without committing: the effect failed, the claim goes with it
+    first = handling()
+    async with first:
+        claimed_first = await first.claim()
+        await first.commit()
+    again = handling()
+    async with again:
+        claimed_again = await again.claim()
+
+    assert claimed_first is True
+    assert claimed_again is False
+    assert await _claim(probe, envelope.id, consumer="probe.own") is False

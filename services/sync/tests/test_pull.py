@@ -214,3 +214,34 @@ def test_every_organisation_an_event_names_is_settled_before_its_transaction() -
     named = {str(org.uuid) for org in _organisations(event)}
 
     assert {creator["uuid"], owner["uuid"], member["uuid"], seer["uuid"]} <= named
+
+
+async def test_a_pull_whose_delivery_died_before_the_index_is_finished_by_the_redelivery(
+    world: World, fake: FakeMisp
+) -> None:
+    """The first delivery marked the job running and died (the message comes back): the job
+    is not left running for ever, the redelivery reads the index and pulls."""
+    from tessera.common.testing.broker import publish_envelope
+
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    job_id = uuid.uuid4()
+    await world.query(
+        "INSERT INTO jobs (id, kind, server_id, status, created_at, started_at) "
+        "VALUES ($1, 'pull', $2, 'running', now(), now())",
+        job_id, int(server["id"]),
+    )  # fmt: skip
+    await publish_envelope(world.infra.rabbitmq, world.infra.exchange, {
+        "id": str(uuid.uuid4()), "type": "sync.pull.requested", "version": 1,
+        "occurred_at": "2026-12-05T10:00:00+00:00", "producer": "sync", "subject": str(job_id),
+        "data": {"job_id": str(job_id), "server_id": int(server["id"])},
+    })  # fmt: skip
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(f"/sync/jobs/{job_id}", headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job = await eventually(done, timeout=30, what="the resumed pull")
+
+    assert job["status"] == "done", job
+    assert job["fetched"] == job["total"] == 12

@@ -18,7 +18,10 @@ should stay open while it happens: ``consumer.on(Event, fn, transaction=False)``
 handler with its unit of work *not* entered. The handler opens ``async with uow:`` as often as
 it needs (the mailer: record and lease the delivery, commit, talk SMTP, record the outcome)
 and its own rows make it idempotent; the kernel skips an event whose claim is already in the
-inbox and writes the claim once the handler has returned.
+inbox and writes the claim once the handler has returned. A handler whose effect is one
+transaction of its own (after a download, say) calls ``await uow.claim()`` in it: the claim
+then commits with the effect, and a redelivery after a crash between the two does nothing
+twice.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tessera.common import metrics
-from tessera.common.db import UnitOfWork, pooled_driver
+from tessera.common.db import UnitOfWork, driver_in_transaction, pooled_driver
 from tessera.common.messaging.envelope import Envelope, Event, routing_key
 from tessera.common.messaging.inbox import already_claimed_on, claim, claim_on
 from tessera.common.messaging.rabbit import EventConsumer, Topology
@@ -60,10 +63,29 @@ class Handling(UnitOfWork):
         envelope: Envelope,
         outbox: Outbox | None,
         resources: Mapping[type, Any],
+        inbox: Table | None = None,
+        consumer: str = "",
     ) -> None:
         super().__init__(sessions, outbox=outbox)
         self.envelope = envelope
         self._resources = resources
+        self._inbox = inbox
+        self._consumer = consumer
+
+    async def claim(self) -> bool:
+        """Claim the event being handled in this unit of work's open transaction: True the
+        first time, False when another delivery claimed it (leave without committing). For
+        ``transaction=False`` handlers; the kernel's own claim afterwards finds it there."""
+        if self._inbox is None:
+            raise RuntimeError("this unit of work handles no claimable event")
+        driver = await driver_in_transaction(self.session)
+        return await claim_on(
+            driver,
+            self._inbox,
+            event_id=self.envelope.id,
+            consumer=self._consumer,
+            event_type=self.envelope.type,
+        )
 
     def get(self, kind: type[T]) -> T:
         try:
@@ -208,7 +230,14 @@ def _claimed_after(
 
     async def handle(envelope: Envelope, event: Any) -> None:
         made = sessions()
-        uow = Handling(made, envelope=envelope, outbox=outbox(), resources=resources)
+        uow = Handling(
+            made,
+            envelope=envelope,
+            outbox=outbox(),
+            resources=resources,
+            inbox=inbox,
+            consumer=consumer,
+        )
         engine = made.kw["bind"]
         # one statement each, on the driver outside any transaction (no session, no BEGIN)
         async with pooled_driver(engine) as driver:

@@ -101,8 +101,9 @@ async def run_pull(uow: Handling, event: PullRequested) -> None:
     async with uow:
         conn = await driver_in_transaction(uow.session)
         job = await exchange.job(conn, event.job_id)
-        if job is None or job["status"] != "queued":
-            return  # handled already (a redelivery)
+        if job is None or job["status"] not in ("queued", "running") or job["total"] is not None:
+            return  # handled already (a redelivery); "running" without a total: a delivery
+            # that died before reading the index, so this one reads it
         await exchange.set_job(conn, event.job_id, status="running", started_at=_now())
         server = await exchange.server(conn, event.server_id)
         await uow.commit()
@@ -129,6 +130,8 @@ async def run_pull(uow: Handling, event: PullRequested) -> None:
         await _finish(uow, event.job_id, error=f"index: {exc}"[:2000])
         return
     async with uow:
+        if not await uow.claim():
+            return
         conn = await driver_in_transaction(uow.session)
         wanted, skipped = await exchange.pull_candidates(conn, entries)
         await exchange.set_job(
@@ -173,9 +176,11 @@ def _entries(index: Sequence[Any]) -> list[tuple[uuid.UUID, int, uuid.UUID | Non
     return found
 
 
-async def _finish(uow: UnitOfWork, job_id: uuid.UUID, *, error: str | None = None,
+async def _finish(uow: Handling, job_id: uuid.UUID, *, error: str | None = None,
                   **counts: int) -> None:  # fmt: skip
     async with uow:
+        if not await uow.claim():
+            return  # another delivery of this message settled the job
         conn = await driver_in_transaction(uow.session)
         await exchange.set_job(
             conn, job_id, status="failed" if error else "done", error=error,
@@ -227,6 +232,8 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
             await writer.settle_parties(await driver_in_transaction(uow.session), head)
             await uow.commit()
         async with uow:
+            if not await uow.claim():
+                return  # written and counted by another delivery of this message
             writer.conn = await driver_in_transaction(uow.session)
             if await writer.start(head):
                 if large:
@@ -271,8 +278,10 @@ def _parse_part(payload: dict[str, Any]) -> EventIn:
     return parse_event(payload, drop_invalid=True)
 
 
-async def _count(uow: UnitOfWork, job_id: uuid.UUID, *, failed: int, error: str) -> None:
+async def _count(uow: Handling, job_id: uuid.UUID, *, failed: int, error: str) -> None:
     async with uow:
+        if not await uow.claim():
+            return  # counted by another delivery of this message
         conn = await driver_in_transaction(uow.session)
         await exchange.count_job(conn, job_id, failed=failed, error=error, now=_now())
         await uow.commit()
