@@ -245,3 +245,28 @@ async def test_a_pull_whose_delivery_died_before_the_index_is_finished_by_the_re
 
     assert job["status"] == "done", job
     assert job["fetched"] == job["total"] == 12
+
+
+async def test_a_key_sealed_under_another_server_key_fails_the_job_and_the_test_not_the_service(
+    world: World, fake: FakeMisp
+) -> None:
+    """``SYNC__SERVER_KEY`` changed since the server was added: its key no longer opens. The
+    connection test says so (MISP's status 3) and a pull ends ``failed`` naming it, instead
+    of a 500 and a job left running while its message is retried into the DLQ."""
+    from tessera.sync.crypto import KeyBox
+
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    other = KeyBox("another server key, of another deployment").seal(fake.key)
+    await world.query("UPDATE servers SET authkey = $2 WHERE id = $1", int(server["id"]), other)
+
+    tested = await world.client.post(
+        f"/sync/servers/testConnection/{server['id']}", headers=headers
+    )
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["status"] == 3
+    assert "SYNC__SERVER_KEY" in tested.json()["message"]
+    assert job["status"] == "failed", job
+    assert "SYNC__SERVER_KEY" in job["error"]

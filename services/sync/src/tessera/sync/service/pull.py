@@ -37,7 +37,7 @@ from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.fetch import FetchError
 from tessera.common.problems import Problem
 from tessera.sync import access, directory, exchange, store
-from tessera.sync.crypto import KeyBox
+from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import EventPublished, EventUpdated, PullItemRequested, PullRequested
 from tessera.sync.remote import RemoteError
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
@@ -126,7 +126,7 @@ async def run_pull(uow: Handling, event: PullRequested) -> None:
                     return
                 entries = _entries(index.entries)
                 index_bytes, etag = index.bytes, index.etag
-    except (FetchError, RemoteError) as exc:
+    except (FetchError, RemoteError, UnreadableKey) as exc:
         await _finish(uow, event.job_id, error=f"index: {exc}"[:2000])
         return
     async with uow:
@@ -218,7 +218,8 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
             spool.seek(0)
             payload = await anyio.to_thread.run_sync(json.loads, spool.read())
             head = await anyio.to_thread.run_sync(lambda: parse_event(payload, drop_invalid=True))
-    except (FetchError, RemoteError, ValueError, InvalidPayload, ijson.JSONError) as exc:
+    except (FetchError, RemoteError, UnreadableKey, ValueError, InvalidPayload,
+            ijson.JSONError) as exc:  # fmt: skip
         spool.close()
         log.warning("pull_item_failed", job_id=str(event.job_id), event_uuid=str(event.event_uuid),
                     error=str(exc)[:300])  # fmt: skip

@@ -11,7 +11,7 @@ from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.fetch import FetchError
 from tessera.common.problems import Problem
 from tessera.sync import directory, exchange
-from tessera.sync.crypto import KeyBox
+from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.remote import Remote, RemoteError
 from tessera.sync.viewer import Viewer
 
@@ -111,6 +111,8 @@ async def test_connection(
         return {"status": status, "message": str(exc)}
     except FetchError as exc:
         return {"status": 2, "message": str(exc)}
+    except UnreadableKey as exc:  # sealed under another SYNC__SERVER_KEY: set the key again
+        return {"status": 3, "message": str(exc)}
     user = me.get("User", {})
     role = me.get("Role", {})
     return {
