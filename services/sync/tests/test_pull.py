@@ -270,3 +270,50 @@ async def test_a_key_sealed_under_another_server_key_fails_the_job_and_the_test_
     assert "SYNC__SERVER_KEY" in tested.json()["message"]
     assert job["status"] == "failed", job
     assert "SYNC__SERVER_KEY" in job["error"]
+
+
+async def test_a_pulled_part_names_its_sharing_group_by_the_group_it_carries_never_by_id(
+    world: World, fake: FakeMisp
+) -> None:
+    """A remote's ``sharing_group_id`` is its own numbering: an attribute shared with a group
+    the event does not carry falls back to the organisation (``captureSGForElement``), one
+    whose ``SharingGroup`` comes along gets that group, found or created here by uuid."""
+    import httpx
+
+    group = {
+        "uuid": str(uuid.uuid4()), "name": f"Group {uuid.uuid4().hex[:6]}", "releasability": "",
+        "Organisation": {"uuid": str(uuid.uuid4()), "name": f"Owner {uuid.uuid4().hex[:6]}"},
+        "SharingGroupOrg": [],
+    }  # fmt: skip
+    event_uuid = str(uuid.uuid4())
+    bare, carried = str(uuid.uuid4()), str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=fake.url, headers={"Authorization": fake.key}) as misp:
+        added = await misp.post("/events/add", json={"Event": {
+            "uuid": event_uuid, "info": "groups", "published": True, "distribution": 3,
+            "timestamp": "1700000000",
+            "Orgc": {"uuid": str(uuid.uuid4()), "name": f"Creator {uuid.uuid4().hex[:6]}"},
+            "Attribute": [
+                {"uuid": bare, "type": "domain", "value": "bare.example", "distribution": 4,
+                 "sharing_group_id": "1"},
+                {"uuid": carried, "type": "domain", "value": "carried.example",
+                 "distribution": 4, "sharing_group_id": "7", "SharingGroup": group},
+            ],
+        }})  # fmt: skip
+    assert added.status_code == 200, added.text
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}/{event_uuid}")
+
+    assert job["status"] == "done", job
+    rows = await world.query(
+        "SELECT a.uuid, a.distribution, a.sharing_group_id, g.uuid AS group_uuid "
+        "FROM attributes a LEFT JOIN sharing_groups g ON g.id = a.sharing_group_id "
+        "WHERE a.uuid = ANY($1::uuid[])",
+        [uuid.UUID(bare), uuid.UUID(carried)],
+    )
+    found = {str(r["uuid"]): r for r in rows}
+    assert found[bare]["distribution"] == 0
+    assert found[bare]["sharing_group_id"] is None
+    assert found[carried]["distribution"] == 4
+    assert str(found[carried]["group_uuid"]) == group["uuid"]

@@ -309,6 +309,14 @@ class PulledWriter:
         part.distribution = access.pulled_distribution(
             part.distribution, internal=self.server["internal"]
         )
+        if part.sharing_group is None:
+            # a sharing group is known here only by the SharingGroup the event carries: the
+            # remote's numeric id names another group here, or none, so it is dropped and a
+            # distribution to a sharing group falls back as MISP's does
+            part.sharing_group_id = None
+            part.distribution = access.received_distribution(
+                part.distribution, sharing_group_resolved=False
+            )
 
     async def _group(self, part: Any) -> None:
         group = getattr(part, "sharing_group", None)
