@@ -317,3 +317,25 @@ async def test_a_pulled_part_names_its_sharing_group_by_the_group_it_carries_nev
     assert found[bare]["sharing_group_id"] is None
     assert found[carried]["distribution"] == 4
     assert str(found[carried]["group_uuid"]) == group["uuid"]
+
+
+async def test_pull_rules_reach_the_remote_as_misp_sends_them(world: World, fake: FakeMisp) -> None:
+    """``{"orgs": {"NOT": [x]}}`` goes out as ``org: ["!x"]`` (``filterRuleToParameter``):
+    the remote leaves that creator's events out of the index, so they are never fetched."""
+    from tessera.sync.testing import fake_misp
+
+    left_out = fake_misp._creator(fake.corpus.seed, 0).uuid
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake,
+                           pull_rules={"orgs": {"OR": [], "NOT": [left_out]}})  # fmt: skip
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert job["status"] == "done", job
+    assert job["seen"] == job["fetched"] == 6  # of 12, two creators taking turns
+    pulled = await world.query(
+        "SELECT count(*) AS n FROM events e JOIN organisations o ON o.id = e.orgc_id "
+        "WHERE o.uuid = $1::uuid",
+        left_out,
+    )
+    assert pulled[0]["n"] == 0

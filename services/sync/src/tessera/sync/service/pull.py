@@ -85,13 +85,17 @@ async def start_pull(
 
 
 def _index_filters(server: dict[str, Any]) -> dict[str, Any]:
-    """MISP pulls published events only, narrowed by the server's pull rules."""
+    """MISP pulls published events only, narrowed by the server's pull rules, sent as MISP's
+    ``Server::filterRuleToParameter`` writes them: ``{"tags": {"OR": [a], "NOT": [b]}}``
+    becomes ``tag: ["a", "!b"]`` (and ``orgs`` becomes ``org``)."""
     filters: dict[str, Any] = {"published": 1}
     rules = server["pull_rules"] or {}
-    for key in ("tags", "orgs"):
+    for key, parameter in (("tags", "tag"), ("orgs", "org")):
         rule = rules.get(key) or {}
-        if rule.get("OR") or rule.get("NOT"):
-            filters["tag" if key == "tags" else "org"] = rule
+        terms = [str(t) for t in rule.get("OR") or [] if str(t)]
+        terms += [f"!{t}" for t in rule.get("NOT") or [] if str(t)]
+        if terms:
+            filters[parameter] = terms
     return filters
 
 
