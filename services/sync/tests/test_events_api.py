@@ -287,14 +287,18 @@ async def test_deleted_attributes_show_only_when_asked_for(world: World) -> None
     live = await world.client.get(url, headers=ada.headers)
     both = await world.client.get(f"{url}/deleted:1", headers=ada.headers)
     both_by_body = await world.client.post(url, headers=ada.headers, json={"deleted": [0, 1]})
+    # what a pulling MISP asks (CakePHP's named array)
+    both_as_pulled = await world.client.get(f"{url}/deleted[]:0/deleted[]:1", headers=ada.headers)
     only = await world.client.post(url, headers=ada.headers, json={"deleted": [1]})
+    only_named = await world.client.get(f"{url}/deleted[]:1", headers=ada.headers)
 
     def values(answer: Any) -> list[str]:
         return [a["value"] for a in answer.json()["Event"]["Attribute"]]
 
     assert values(live) == ["192.0.2.1"]
-    assert values(both) == values(both_by_body) == ["192.0.2.1", "192.0.2.2"]
-    assert values(only) == ["192.0.2.2"]
+    assert values(both) == values(both_by_body) == values(both_as_pulled)
+    assert values(both) == ["192.0.2.1", "192.0.2.2"]
+    assert values(only) == values(only_named) == ["192.0.2.2"]
 
 
 # --- events/edit ----------------------------------------------------------------------------

@@ -49,11 +49,18 @@ Me = Annotated[Viewer, Depends(_me)]
 """The MISP caller (documented in OpenAPI as the ``misp_key`` scheme)."""
 
 
-def named_params(rest: str | None) -> dict[str, str]:
-    """CakePHP's named parameters a MISP client appends to a path (``/noSightings:1``)."""
-    found: dict[str, str] = {}
+def named_params(rest: str | None) -> dict[str, Any]:
+    """CakePHP's named parameters a MISP client appends to a path (``/noSightings:1``); a
+    name ending in ``[]`` collects its values in a list (``/deleted[]:0/deleted[]:1``, as a
+    pulling MISP asks for every attribute, deleted or not)."""
+    found: dict[str, Any] = {}
     for part in (rest or "").split("/"):
         key, sep, value = part.partition(":")
-        if sep and key:
+        if not sep or not key:
+            continue
+        if key.endswith("[]") and len(key) > 2:
+            listed = found.get(key[:-2])
+            found[key[:-2]] = [*listed, value] if isinstance(listed, list) else [value]
+        else:
             found[key] = value
     return found

@@ -107,7 +107,7 @@ def misp_routes(
     return register
 
 
-def named(request: Request) -> dict[str, str]:
+def named(request: Request) -> dict[str, Any]:
     """CakePHP's named parameters of the request's path (``/deleted:1/noSightings:1``)."""
     return named_params(request.path_params.get("named"))
 
