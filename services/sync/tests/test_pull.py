@@ -139,6 +139,54 @@ async def test_a_blocklisted_event_is_never_downloaded(world: World, fake: FakeM
     assert not await world.query("SELECT 1 FROM events WHERE uuid = $1", uuid.UUID(blocked))
 
 
+async def test_an_event_pulled_by_uuid_from_a_blocklisted_organisation_is_not_stored(
+    world: World, fake: FakeMisp
+) -> None:
+    """Asked for by uuid, the event skips the index (where organisations are filtered): its
+    creator is checked once it is downloaded, and the item counts as skipped, not fetched."""
+    import httpx
+
+    shunned, event_uuid = uuid.uuid4(), str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=fake.url, headers={"Authorization": fake.key}) as misp:
+        added = await misp.post("/events/add", json={"Event": {
+            "uuid": event_uuid, "info": "shunned", "published": True, "distribution": 3,
+            "timestamp": "1700000000", "Orgc": {"uuid": str(shunned), "name": "Shunned"},
+            "Attribute": [{"type": "domain", "value": "shunned.example"}],
+        }})  # fmt: skip
+    assert added.status_code == 200, added.text
+    await world.query(
+        "INSERT INTO org_blocklists (org_uuid, created_at) VALUES ($1, now())", shunned
+    )
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}/{event_uuid}")
+
+    assert job["status"] == "done", job
+    assert (job["skipped"], job["fetched"], job["total"]) == (1, 0, 0)
+    assert not await world.query("SELECT 1 FROM events WHERE uuid = $1", uuid.UUID(event_uuid))
+    assert not await world.query("SELECT 1 FROM organisations WHERE uuid = $1", shunned)
+
+
+async def test_a_bad_priority_or_technique_is_a_problem_naming_the_field(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+
+    saved = await world.client.post(
+        "/sync/servers/add",
+        json={"name": "x", "url": fake.url, "authkey": "k", "priority": "high"},
+        headers=headers,
+    )
+    pulled = await world.client.get(f"/sync/servers/pull/{server['id']}/soon", headers=headers)
+
+    assert saved.status_code == 403, saved.text
+    assert [e["field"] for e in saved.json()["errors"]] == ["priority"]
+    assert pulled.status_code == 400, pulled.text
+    assert [e["field"] for e in pulled.json()["errors"]] == ["technique"]
+
+
 async def test_only_site_admins_manage_servers_and_a_pull_needs_the_pull_flag(
     world: World, fake: FakeMisp
 ) -> None:

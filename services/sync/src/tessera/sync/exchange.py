@@ -131,18 +131,22 @@ async def count_job(
     *,
     fetched: int = 0,
     failed: int = 0,
+    skipped: int = 0,
     bytes_: int = 0,
     error: str | None = None,
     now: datetime,
 ) -> Any:
-    """One item of the job settled: counted, and the job ``done`` once every item is."""
+    """One item of the job settled: counted, and the job ``done`` once every item is. An item
+    ``skipped`` only once downloaded (its organisation is blocklisted) leaves the items to
+    fetch: ``total`` counts one fewer and ``skipped`` one more."""
     return await conn.fetchrow(
         f"""
         UPDATE jobs SET fetched = fetched + $2, failed = failed + $3, bytes = bytes + $4,
+            skipped = skipped + $7, total = total - $7,
             error = COALESCE($5, error),
-            status = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total
+            status = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total - $7
                           THEN 'done' ELSE status END,
-            finished_at = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total
+            finished_at = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total - $7
                                THEN $6 ELSE finished_at END
         WHERE id = $1 RETURNING {_JOB}
         """,  # noqa: S608
@@ -152,6 +156,7 @@ async def count_job(
         bytes_,
         error,
         now,
+        skipped,
     )
 
 

@@ -40,6 +40,12 @@ class InvalidServer(Problem):
     title = "The server could not be saved."
 
 
+class UnknownTechnique(Problem):
+    status = 400
+    code = "unknown_technique"
+    title = "Pull everything (full, update) or one event by its uuid."
+
+
 def _flag(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
@@ -94,8 +100,19 @@ def _server_in(body: dict[str, Any]) -> dict[str, Any]:
         "publish_without_email": _flag(body.get("publish_without_email")),
         "self_signed": _flag(body.get("self_signed")),
         "allow_private_addresses": _flag(body.get("allow_private_addresses")),
-        "priority": int(body.get("priority") or 0),
+        "priority": _priority(body.get("priority")),
     }  # fmt: skip
+
+
+def _priority(value: Any) -> int:
+    try:
+        priority = int(value or 0)
+    except (TypeError, ValueError):
+        priority = -1
+    if not 0 <= priority <= 2**31 - 1:
+        raise InvalidServer(errors=[{"field": "priority", "in": "body", "type": "int",
+                                     "message": "a whole number from 0"}])  # fmt: skip
+    return priority
 
 
 def _server_out(server: dict[str, Any], keys: KeyBox) -> dict[str, Any]:
@@ -204,7 +221,11 @@ async def pull_all(
     named_suffix=False,
     json_suffix=False,
     summary="Pull one event (its uuid), or everything (`full`, `update`)",
-    responses={403: DENIED, 404: NOT_FOUND},
+    responses={
+        400: {"description": "neither `full`, `update` nor an event uuid", **PROBLEM},
+        403: DENIED,
+        404: NOT_FOUND,
+    },
 )
 async def pull_some(
     server_id: Annotated[int, Path(ge=1, le=2**62)],
@@ -217,8 +238,7 @@ async def pull_some(
         try:
             event_uuid = uuid.UUID(technique)
         except ValueError:
-            raise InvalidServer(
-                "pull one event by its uuid",
+            raise UnknownTechnique(
                 errors=[{"field": "technique", "in": "path", "type": "uuid",
                          "message": "full, update, or an event uuid"}],
             ) from None  # fmt: skip

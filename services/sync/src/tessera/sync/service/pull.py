@@ -233,6 +233,16 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
     written = 0
     writer = PulledWriter(None, server)
     try:
+        if await _refused(uow, head):
+            # asked for by uuid, so the index's organisation filter never saw it
+            async with uow:
+                if await uow.claim():
+                    conn = await driver_in_transaction(uow.session)
+                    await exchange.count_job(conn, event.job_id, skipped=1, bytes_=size, now=_now())
+                    await uow.commit()
+            log.info("pull_item_blocklisted", job_id=str(event.job_id),
+                     event_uuid=str(event.event_uuid))  # fmt: skip
+            return
         async with uow:
             await writer.settle_parties(await driver_in_transaction(uow.session), head)
             await uow.commit()
@@ -256,6 +266,18 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
              attributes=written, bytes=size, streamed=large, ms=_ms(done - started),
              download_ms=_ms(downloaded - started), parse_ms=_ms(parsed - downloaded),
              write_ms=_ms(done - parsed))  # fmt: skip
+
+
+async def _refused(uow: Handling, head: EventIn) -> bool:
+    """The downloaded event is blocklisted, or so is its creator organisation."""
+    async with uow.driver() as reader:
+        if await store.blocked_event(reader, head.uuid):
+            return True
+        return (
+            head.orgc is not None
+            and head.orgc.uuid is not None
+            and (await store.blocked_org(reader, head.orgc.uuid))
+        )
 
 
 def _ms(seconds: float) -> int:
