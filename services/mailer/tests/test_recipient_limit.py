@@ -98,3 +98,33 @@ async def test_emails_to_one_address_handled_at_once_by_several_consumers_stop_a
         expected[(address, "limited")] = PER_ADDRESS - LIMIT
     assert final == expected
     assert [len(smtp.to(a)) for a in addresses] == [LIMIT] * ADDRESSES
+
+
+@pytest.mark.mailer_settings(recipient_limit={"limit": LIMIT, "window_s": 3600})
+async def test_one_mailbox_written_in_other_capitals_is_one_recipient_for_the_limit(
+    mailer_settings: MailerSettings, smtp: SmtpSink, infra: Infra
+) -> None:
+    local = f"target-{uuid.uuid4().hex[:10]}"
+    spellings = [f"{local}@example.com", f"{local.upper()}@EXAMPLE.COM", f"{local}@Example.com"]
+    burst = [_envelope("auth.login_link.requested", email=address) for address in spellings * 2]
+    ids = [uuid.UUID(e["id"]) for e in burst]
+
+    app = create_app(mailer_settings)
+    async with app.router.lifespan_context(app):
+        await _publish_burst(infra, burst)
+        runtime = app.state.runtime
+
+        async def settled() -> Counter[str]:
+            async with runtime.sessions() as session:
+                rows = (
+                    await session.execute(
+                        text("SELECT status FROM deliveries WHERE event_id = ANY(:ids)"),
+                        {"ids": ids},
+                    )
+                ).all()
+            done = len(rows) == len(burst) and not {"queued", "sending"} & {r.status for r in rows}
+            return Counter(r.status for r in rows) if done else Counter()
+
+        final = await eventually(settled, timeout=60, what=f"{len(burst)} settled deliveries")
+
+    assert final == Counter({"sent": LIMIT, "limited": len(burst) - LIMIT})

@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, Text, func
+from sqlalchemy import Column, DateTime, Index, Integer, Text, func, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -50,7 +50,12 @@ class Delivery(MailerTable, table=True):
     """One email of one event (unique per event, template and recipient)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index(None, "recipient", "created_at"),)
+    __table_args__ = (
+        # the limit counts an address however it is capitalised
+        Index(
+            "ix_deliveries_lower_recipient_created_at", func.lower(text("recipient")), "created_at"
+        ),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     event_id: uuid.UUID = Field(index=True)
@@ -117,23 +122,23 @@ _DECIDE = """
 WITH facts AS (
     SELECT (SELECT created_at FROM mailer.suppressions WHERE address = $2) AS since,
            (SELECT count(*) FROM mailer.deliveries
-             WHERE recipient = $3 AND created_at >= now() - make_interval(secs => $4)
+             WHERE lower(recipient) = $2 AND created_at >= now() - make_interval(secs => $3)
                AND status IN ('sending', 'sent', 'retrying') AND id <> $1) AS recent
 ), decided AS (
     SELECT since, recent,
            CASE WHEN since IS NOT NULL THEN 'suppressed'
-                WHEN recent >= $5 THEN 'limited' ELSE 'sending' END AS status
+                WHEN recent >= $4 THEN 'limited' ELSE 'sending' END AS status
     FROM facts
 )
 UPDATE mailer.deliveries AS d
 SET status = x.status,
-    lease_until = CASE WHEN x.status = 'sending' THEN now() + make_interval(secs => $6) END,
+    lease_until = CASE WHEN x.status = 'sending' THEN now() + make_interval(secs => $5) END,
     attempts = d.attempts + CASE WHEN x.status = 'sending' THEN 1 ELSE 0 END,
     last_error = CASE x.status
         WHEN 'suppressed' THEN
             'address suppressed since ' || to_char(x.since AT TIME ZONE 'UTC', 'YYYY-MM-DD')
         WHEN 'limited' THEN
-            x.recent || ' emails to this address in the last ' || $7::text || ' s'
+            x.recent || ' emails to this address in the last ' || $6::text || ' s'
         ELSE d.last_error END,
     updated_at = now()
 FROM decided AS x
@@ -189,7 +194,7 @@ async def decide_delivery(
     its ``last_error``), or ``sending``, leased for ``lease_s``. Its status and attempts.
     In the transaction of :func:`record_delivery`, after it."""
     found = await driver.fetchrow(
-        _DECIDE, delivery_id, recipient.strip().lower(), recipient, float(window_s), limit,
+        _DECIDE, delivery_id, recipient.strip().lower(), float(window_s), limit,
         lease_s, str(window_s),
     )  # fmt: skip
     return str(found["status"]), int(found["attempts"])
