@@ -45,8 +45,12 @@ def roles() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(infra: Infra, sync_database: None, roles: dict[str, Any]) -> Settings:
-    return make_settings(Settings, infra, roles=roles)
+def settings(
+    infra: Infra, sync_database: None, roles: dict[str, Any], request: pytest.FixtureRequest
+) -> Settings:
+    """``@pytest.mark.sync_settings(host_org_uuid=...)`` changes some for one test."""
+    marker = request.node.get_closest_marker("sync_settings")
+    return make_settings(Settings, infra, roles=roles, **(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
@@ -136,8 +140,8 @@ class World:
             self.infra.rabbitmq, self.infra.exchange, auth_envelope(type_, data, subject)
         )
 
-    async def organisation(self, name: str = "Org") -> uuid.UUID:
-        org = uuid.uuid4()
+    async def organisation(self, name: str = "Org", org: uuid.UUID | None = None) -> uuid.UUID:
+        org = org or uuid.uuid4()
         await self.publish(
             "auth.organisation.created",
             {"organisation_id": str(org), "name": f"{name} {org.hex[:8]}"},

@@ -139,6 +139,35 @@ async def test_a_blocklisted_event_is_never_downloaded(world: World, fake: FakeM
     assert not await world.query("SELECT 1 FROM events WHERE uuid = $1", uuid.UUID(blocked))
 
 
+HOST_ORG = uuid.UUID("5f6a1c2e-0000-4000-8000-0000000a0057")
+
+
+@pytest.mark.sync_settings(host_org_uuid=HOST_ORG)
+async def test_an_internal_server_of_the_host_organisation_keeps_distribution_levels(
+    world: World, fake: FakeMisp
+) -> None:
+    """MISP's ``internal``: only a link from the host organisation to itself; any other
+    server asked to be internal is saved as not internal, and its data rewritten."""
+    await world.organisation("Host", HOST_ORG)
+    admin = await world.member("Admin", HOST_ORG, role="admin")
+    headers = world.tokens.bearer(admin.id, roles=["superadmin"]) | {"Accept": "application/json"}
+    partner = await _server(world, headers, fake, internal=True)
+    own = await _server(
+        world, headers, fake, internal=True, Organisation={"uuid": str(HOST_ORG), "name": "Host"}
+    )
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{own['id']}")
+
+    assert (partner["internal"], own["internal"]) == (False, True)
+    assert job["status"] == "done", job
+    rows = await world.query(
+        "SELECT uuid, distribution FROM events WHERE uuid = ANY($1::uuid[])",
+        [uuid.UUID(u) for u in fake.uuids()],
+    )
+    kept = {str(r["uuid"]): r["distribution"] for r in rows}
+    assert kept == {fake.event_uuid(n): (0, 1, 2, 3)[n % 4] for n in range(12)}
+
+
 async def test_an_event_pulled_by_uuid_from_a_blocklisted_organisation_is_not_stored(
     world: World, fake: FakeMisp
 ) -> None:

@@ -61,6 +61,14 @@ class Settings(ServiceSettings):
         description="a pulled event larger than this is spooled to disk and written in batches",
     )
     pull_batch_size: int = Field(default=2000, ge=100, le=50_000)
+    host_org_uuid: UUID | None = Field(
+        default=None,
+        description=(
+            "the organisation running this instance (MISP's MISP.host_org_id): a server may be "
+            "`internal` (data keeps its distribution levels) only when it links this "
+            "organisation to itself; unset, no server is internal"
+        ),
+    )
 
     @model_validator(mode="after")
     def _server_key_in_production(self) -> Settings:

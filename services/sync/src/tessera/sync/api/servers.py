@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from tessera.common.deps import UoW, resource
 from tessera.common.problems import Problem
 from tessera.sync import exchange
-from tessera.sync.api.common import DENIED, PROBLEM, Me
+from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings
 from tessera.sync.api.events import misp_routes
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.service import pull, servers
@@ -159,9 +159,18 @@ async def add_server(
     me: Me,
     uow: UoW,
     keys: Keys,
+    settings: SyncSettings,
     body: Annotated[dict[str, Any], Body(openapi_examples={"a partner": {"value": _EXAMPLE}})],
 ) -> dict[str, Any]:
-    return _server_out(await servers.add_server(uow, _server_in(body), me, keys), keys)
+    wanted = _server_in(body)
+    remote = wanted["remote_org"]
+    # as MISP's ServersController: `internal` only for a link to the host organisation itself
+    wanted["internal"] = wanted["internal"] and (
+        settings.host_org_uuid is not None
+        and remote is not None
+        and remote["uuid"] == settings.host_org_uuid
+    )
+    return _server_out(await servers.add_server(uow, wanted, me, keys), keys)
 
 
 @router.get("/servers/index", summary="The remote servers (site admins)", responses={403: DENIED})

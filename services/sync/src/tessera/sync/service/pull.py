@@ -231,7 +231,7 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
         return
     parsed = time.perf_counter()
     written = 0
-    writer = PulledWriter(None, server)
+    writer = PulledWriter(None, server, keep_distribution=keeps_distribution(server, settings))
     try:
         if await _refused(uow, head):
             # asked for by uuid, so the index's organisation filter never saw it
@@ -266,6 +266,14 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
              attributes=written, bytes=size, streamed=large, ms=_ms(done - started),
              download_ms=_ms(downloaded - started), parse_ms=_ms(parsed - downloaded),
              write_ms=_ms(done - parsed))  # fmt: skip
+
+
+def keeps_distribution(server: dict[str, Any], settings: Settings) -> bool:
+    """Pulled data keeps its distribution levels only from an ``internal`` server whose link
+    belongs to the host organisation (``Server::__updatePulledEventBeforeInsert``)."""
+    return bool(server["internal"]) and (
+        settings.host_org_uuid is not None and server["org_uuid"] == settings.host_org_uuid
+    )
 
 
 async def _refused(uow: Handling, head: EventIn) -> bool:
@@ -319,9 +327,10 @@ class PulledWriter:
     :meth:`start` (the event's own row; False when the local copy is as new or the uuid is
     blocklisted), :meth:`write` as often as needed, :meth:`finish` (tags, counts)."""
 
-    def __init__(self, conn: Any, server: dict[str, Any]) -> None:
+    def __init__(self, conn: Any, server: dict[str, Any], *, keep_distribution: bool) -> None:
         self.conn = conn
         self.server = server
+        self.keep_distribution = keep_distribution
         self.now_dt = _now()
         self.now = int(self.now_dt.timestamp())
         self.event_id = 0
@@ -333,7 +342,7 @@ class PulledWriter:
 
     def _rewrite(self, part: Any) -> None:
         part.distribution = access.pulled_distribution(
-            part.distribution, internal=self.server["internal"]
+            part.distribution, internal=self.keep_distribution
         )
         if part.sharing_group is None:
             # a sharing group is known here only by the SharingGroup the event carries: the
