@@ -4,6 +4,7 @@ what comes in, a job whose progress says what happened."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tessera.common.testing.broker import eventually
+from tessera.common.testing.broker import eventually, take, tapped
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp, make_event
 
 from .conftest import Member, World
@@ -241,25 +242,37 @@ async def test_a_large_event_is_pulled_a_batch_at_a_time(world: World) -> None:
     settings = world.app.state.runtime.settings
     settings.stream_events_over_bytes = 64 * 1024  # spool and stream anything over 64 KB
     settings.pull_batch_size = 500
-    corpus = Corpus(events=1, attributes=5, huge=3000, seed=random.randrange(2**31))
+    corpus = Corpus(
+        events=1, attributes=5, huge=3000, deleted_every=10, seed=random.randrange(2**31)
+    )
     with FakeMisp(corpus) as fake:
         _, headers = await _admin(world)
         server = await _server(world, headers, fake)
 
-        job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+        tap = "sync.event.published.v1"
+        async with tapped(world.infra.rabbitmq, world.infra.exchange, tap) as queue:
+            job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+            published = await take(world.infra.rabbitmq, queue, expect=2)
 
         huge = fake.event_uuid(1)
     assert job["fetched"] == 2, job
     assert job["bytes"] > 64 * 1024
     [row] = await world.query(
         "SELECT e.attribute_count, (SELECT count(*) FROM attributes a WHERE a.event_id = e.id) "
-        "AS stored FROM events e WHERE e.uuid = $1",
+        "AS stored, (SELECT count(*) FROM attributes a WHERE a.event_id = e.id AND NOT deleted) "
+        "AS live FROM events e WHERE e.uuid = $1",
         uuid.UUID(huge),
     )
-    served = make_event(1, attributes=3000, seed=corpus.seed)["Event"]["Attribute"]
+    served = make_event(1, attributes=3000, deleted_every=10, seed=corpus.seed)["Event"][
+        "Attribute"
+    ]
     distinct = {(a["type"], a["category"], a["value"]) for a in served}
     assert row["stored"] == len(distinct)  # MISP's rule: one type, category and value
-    assert row["attribute_count"] == len(distinct) - sum(a["deleted"] for a in served)
+    assert sum(a["deleted"] for a in served) == 300  # soft deletions carried, not counted
+    assert row["attribute_count"] == row["live"] < row["stored"]
+    told = [json.loads(m.body)["data"] for m in published]
+    [announced] = [d for d in told if d["event_uuid"] == huge]
+    assert announced["attribute_count"] == row["attribute_count"]  # live, not rows written
 
 
 def test_every_organisation_an_event_names_is_settled_before_its_transaction() -> None:

@@ -336,6 +336,7 @@ class PulledWriter:
         self.event_id = 0
         self.created = False
         self.attributes = 0
+        self.attribute_count = 0  # live attributes once finished, as MISP counts them
         self._groups: dict[uuid.UUID, int] = {}
         self._seen: set[tuple[str, str, str, str]] = set()
         self._orgc_id = 0
@@ -450,7 +451,7 @@ class PulledWriter:
             self._rewrite(report)
         await store.upsert_reports(self.conn, self.event_id, event.reports, now=self.now)
         await store.attach_tags(self.conn, self.event_id, [t for t in event.tags if not t.local])
-        await store.refresh_event(self.conn, self.event_id)
+        self.attribute_count = await store.refresh_event(self.conn, self.event_id)
 
 
 def _sharing_groups(event: EventIn) -> list[Any]:
@@ -487,7 +488,7 @@ def _announce(
         "orgc_uuid": event.orgc.uuid if event.orgc and event.orgc.uuid else server["org_uuid"],
         "org_uuid": server["org_uuid"], "distribution": min(event.distribution, 4),
         "timestamp": event.timestamp or int(time.time()),
-        "attribute_count": writer.attributes, "source": "pull",
+        "attribute_count": writer.attribute_count, "source": "pull",
     }  # fmt: skip
     kind = EventPublished if event.published else EventUpdated
     uow.publish(kind(**facts), subject=str(event.uuid))

@@ -480,10 +480,11 @@ async def block_event(
     )
 
 
-async def refresh_event(conn: Conn, event_id: int) -> None:
-    """Keep ``attribute_count`` as MISP counts it (live attributes)."""
-    await conn.execute(
+async def refresh_event(conn: Conn, event_id: int) -> int:
+    """Keep ``attribute_count`` as MISP counts it (live attributes); the count."""
+    count = await conn.fetchval(
         "UPDATE events SET attribute_count = (SELECT count(*) FROM attributes "
-        "WHERE event_id = $1 AND NOT deleted) WHERE id = $1",
+        "WHERE event_id = $1 AND NOT deleted) WHERE id = $1 RETURNING attribute_count",
         event_id,
     )
+    return int(count or 0)
