@@ -645,6 +645,21 @@ def test_k8s_ingress_routes_every_prefix_and_keeps_chat_websockets_open():
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
 
 
+def test_k8s_ingress_lets_through_the_bodies_the_gateway_lets_through():
+    template = (ROOT / "deploy" / "gateway" / "nginx.conf.template").read_text()
+    larger = dict(re.findall(r"location /(\w+)/\s*\{\s*client_max_body_size (\S+);", template))
+    assert larger  # the gateway has per-prefix limits (applets, sync)
+    for name, ingress in k8s_objects("Ingress").items():
+        size = ingress["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/proxy-body-size")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                wanted = larger.get(path["path"].strip("/"))
+                if wanted is not None:
+                    assert size == wanted, (name, path["path"])
+                elif size is not None:
+                    assert size == "2m", (name, path["path"])  # GATEWAY_MAX_BODY's default
+
+
 # --- the gateway -------------------------------------------------------------------------------
 
 
