@@ -1,0 +1,173 @@
+"""What a PyMISP user does, as functions a test runs against any URL PyMISP is given: the sync
+service served in-process (``services/sync/tests``) or the whole suite behind the gateway
+(``tests/e2e``). PyMISP is used unchanged; every step asserts what MISP would answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pymisp import MISPAttribute, MISPEvent, MISPObject, MISPSighting, PyMISP
+
+__all__ = ["lifecycle", "round_trip"]
+
+
+def _client(url: str, key: str) -> Any:
+    """PyMISP's answers are unions of dicts, lists and objects: a test reads them as it
+    expects them (and fails when they are not)."""
+    return PyMISP(url, key, ssl=False, timeout=30)
+
+
+def _seconds(stamp: Any) -> float:
+    return stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
+
+
+def _tags(entity: Any) -> set[str]:
+    return {t.name for t in entity.tags}
+
+
+def lifecycle(url: str, key: str) -> None:
+    """What a PyMISP user does with an event, from creation to deletion."""
+    misp = _client(url, key)
+    event = MISPEvent()
+    event.info = "PyMISP lifecycle"
+    event.distribution = 0
+    event.add_attribute("ip-dst", "198.51.100.7", comment="first seen at the gateway")
+    event.add_attribute("domain", "bad.example.org")
+    file_object = MISPObject("file")
+    file_object.add_attribute("filename", value="dropper.exe")
+    file_object.add_attribute("md5", value="d41d8cd98f00b204e9800998ecf8427e")
+    event.add_object(file_object)
+    event.add_tag("tlp:green")
+
+    created = misp.add_event(event, pythonify=True)
+    assert isinstance(created, MISPEvent), created
+    assert created.uuid == event.uuid
+    assert {a.value for a in created.attributes} == {"198.51.100.7", "bad.example.org"}
+    assert created.objects[0].name == "file"
+    assert {a.object_relation for a in created.objects[0].attributes} == {"filename", "md5"}
+    assert _tags(created) == {"tlp:green"}
+    assert misp.event_exists(created.uuid)
+
+    # edit: PyMISP sends the edited parts without their timestamps
+    created.info = "PyMISP lifecycle, edited"
+    created.attributes[0].comment = "seen again"
+    created.add_attribute("url", "http://bad.example.org/payload")
+    updated = misp.update_event(created, pythonify=True)
+    assert isinstance(updated, MISPEvent), updated
+    assert updated.info == "PyMISP lifecycle, edited"
+    assert len(updated.attributes) == 3
+    first = next(a for a in updated.attributes if a.value == "198.51.100.7")
+    assert first.comment == "seen again"
+    assert _seconds(updated.timestamp) >= _seconds(created.timestamp)
+
+    # tags on the event and on an attribute
+    tagged = misp.tag(updated, 'workflow:state="draft"')
+    assert "successfully" in tagged["message"].lower(), tagged
+    assert f"({updated.id})" in tagged["message"]
+    assert 'workflow:state="draft"' in _tags(misp.get_event(updated.id, pythonify=True))
+    untagged = misp.untag(updated, 'workflow:state="draft"')
+    assert untagged["message"].endswith(f"successfully removed from Event({updated.id})."), untagged
+    assert 'workflow:state="draft"' not in _tags(misp.get_event(updated.uuid, pythonify=True))
+    attribute_tag = misp.tag(first.uuid, "tlp:amber")
+    assert f"({first.id})" in attribute_tag["message"], attribute_tag
+    assert _tags(misp.get_attribute(first.uuid, pythonify=True)) == {"tlp:amber"}
+    assert "tlp:green" in {t.name for t in misp.tags(pythonify=True)}
+
+    # one attribute more, then the same again: MISP's duplicate rule
+    extra = MISPAttribute()
+    extra.type, extra.value = "ip-src", "203.0.113.9"
+    added = misp.add_attribute(updated, extra, pythonify=True)
+    assert isinstance(added, MISPAttribute), added
+    assert added.value == "203.0.113.9"
+    again = MISPAttribute()
+    again.type, again.value = "ip-src", "203.0.113.9"
+    refused = misp.add_attribute(updated, again)
+    assert refused["errors"][1]["errors"]["value"][0] == (
+        "A similar attribute already exists for this event."
+    )
+    changed = misp.update_attribute({"comment": "an egress address"}, added.id, pythonify=True)
+    assert changed.comment == "an egress address"
+
+    # sightings
+    sighting = MISPSighting()
+    sighting.source = "sensor-7"
+    seen = misp.add_sighting(sighting, first, pythonify=True)
+    assert isinstance(seen, MISPSighting), seen
+    assert seen.source == "sensor-7"  # type: ignore[attr-defined]  # PyMISP sets it dynamically
+    assert int(seen.attribute_id) == first.id  # type: ignore[attr-defined]
+    by_value = misp.add_sighting({"value": "bad.example.org"}, pythonify=True)
+    assert isinstance(by_value, MISPSighting), by_value
+    listed = misp.sightings(first, pythonify=True)
+    assert [s.source for s in listed] == ["sensor-7"]
+    assert len(misp.sightings(updated, pythonify=True)) == 2
+    viewed = misp.get_event(updated, pythonify=True)
+    assert next(a for a in viewed.attributes if a.uuid == first.uuid).sightings
+    unsighted = misp.get_event(updated.id, no_sightings=True, pythonify=True)
+    assert not any(a.sightings for a in unsighted.attributes)
+
+    # index by eventid, and the event by id
+    index = misp.search_index(eventid=updated.id, pythonify=True)
+    assert [e.uuid for e in index] == [updated.uuid]
+    assert misp.get_event(updated.id, pythonify=True).uuid == updated.uuid
+
+    # soft delete of an attribute: gone, unless asked for deleted ones
+    gone = misp.delete_attribute(added)
+    assert gone["message"] == "Attribute deleted."
+    live = misp.get_event(updated, pythonify=True)
+    assert added.uuid not in {a.uuid for a in live.attributes}
+    everything = misp.get_event(updated, deleted=True, pythonify=True)
+    assert added.uuid in {a.uuid for a in everything.attributes}
+
+    # publish, then delete: blocklisted
+    published = misp.publish(updated)
+    assert published["message"] == "Job queued", published
+    assert misp.get_event(updated, pythonify=True).published is True
+    deleted = misp.delete_event(updated)
+    assert deleted["message"] == "Event deleted.", deleted
+    assert not misp.event_exists(updated.uuid)
+    blocked = misp.add_event(event)
+    assert blocked["errors"][0] == 403
+    assert blocked["errors"][1]["message"] == "Event blocked by event blocklist."
+
+
+def _attributes(event: MISPEvent) -> dict[str, str]:
+    found = {a.uuid: a.value for a in event.attributes}
+    for obj in event.objects:
+        found |= {a.uuid: a.value for a in obj.attributes}
+    return found
+
+
+def _attribute_tags(event: MISPEvent) -> dict[str, set[str]]:
+    found = {a.uuid: _tags(a) for a in event.attributes}
+    for obj in event.objects:
+        found |= {a.uuid: _tags(a) for a in obj.attributes}
+    return found
+
+
+def round_trip(url: str, key: str, path: Path) -> None:
+    misp = _client(url, key)
+    sent = MISPEvent()
+    sent.load_file(str(path))
+    created = misp.add_event(sent, pythonify=True)
+    assert isinstance(created, MISPEvent), (path.name, created)
+    back = misp.get_event(sent.uuid, pythonify=True)
+    assert isinstance(back, MISPEvent), (path.name, back)
+
+    live = MISPEvent()
+    live.load_file(str(path))
+    expected = {
+        a.uuid: a.value
+        for a in [*live.attributes, *(a for o in live.objects for a in o.attributes)]
+        if not a.get("deleted")
+    }
+    assert back.uuid == sent.uuid
+    assert back.info == sent.info
+    assert _attributes(back) == expected, path.name
+    assert {o.uuid for o in back.objects} == {
+        o.uuid for o in live.objects if not o.get("deleted") and o.attributes
+    }
+    assert _tags(back) == _tags(live), path.name
+    wanted_tags = {a: t for a, t in _attribute_tags(live).items() if a in expected}
+    assert _attribute_tags(back) == wanted_tags, path.name
