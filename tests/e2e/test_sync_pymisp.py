@@ -57,4 +57,5 @@ def test_pymisp_works_unchanged_through_the_gateway(suite: Suite) -> None:
 
     lifecycle(f"{suite.gateway}/sync/", key)
     for sample in SAMPLES:
-        round_trip(f"{suite.gateway}/sync/", key, sample)
+        # the sync service's own tests add the same files to this run's database
+        round_trip(f"{suite.gateway}/sync/", key, sample, rename=True)
