@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import asyncpg
 import httpx
 import pytest
@@ -260,7 +261,7 @@ async def test_a_newer_copy_is_sent_as_an_edit_and_an_older_one_is_skipped_not_f
     first = await _job(world, headers, f"/sync/servers/push/{server['id']}/{event['uuid']}")
     assert (first["pushed"], first["failed"]) == (1, 0), first
 
-    time.sleep(1.1)  # MISP's timestamps are seconds: the edit must be newer
+    await anyio.sleep(1.1)  # MISP's timestamps are seconds: the edit must be newer
     edited = await world.client.post(
         f"/sync/events/edit/{event['uuid']}",
         json={"published": True, "Attribute": [_attribute("added-later.example", 5)]},
