@@ -341,8 +341,13 @@ async def test_a_push_needs_the_push_flag_and_a_site_admin(world: World) -> None
     disabled = await world.client.get(f"/sync/servers/push/{server['id']}", headers=headers)
     refused = await world.client.post(f"/sync/servers/push/{server['id']}", headers=member.headers)
     unknown = await world.client.get("/sync/servers/push/999999999", headers=headers)
+    nonsense = await world.client.get(
+        f"/sync/servers/push/{server['id']}/{uuid.uuid4()}", headers=headers
+    )
 
     assert disabled.status_code == 403
     assert disabled.json()["code"] == "push_disabled"
     assert refused.status_code == 403
     assert unknown.status_code == 404
+    assert nonsense.status_code == 400  # no such event here
+    assert nonsense.json()["code"] == "unknown_technique"

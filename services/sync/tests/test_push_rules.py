@@ -48,7 +48,7 @@ def test_push_rules_match_tags_and_creators_by_id_or_name() -> None:
     assert refusal(_candidate(), other_org, None) == "push rules: organisations"
 
 
-def test_organisation_and_community_events_stay_and_sharing_groups_need_the_server() -> None:
+def test_private_events_go_only_to_the_host_s_internal_server_and_groups_need_the_server() -> None:
     listed = SharingGroupView(id=3, org_id=5, org_ids=frozenset({5, 20}),
                               server_ids=frozenset({7}))  # fmt: skip
     unlisted = SharingGroupView(id=4, org_id=5, org_ids=frozenset({5, 20}),
@@ -60,6 +60,12 @@ def test_organisation_and_community_events_stay_and_sharing_groups_need_the_serv
     assert refusal(_candidate(distribution=1), _server(), None) == "distribution"
     assert refusal(_candidate(distribution=1), _server(internal=True), None) == "distribution"
     assert refusal(_candidate(distribution=2), _server(), None) is None
+    host_link = _server(internal=True, remote_org_id=1)
+    assert refusal(_candidate(distribution=0), host_link, None, host_org_id=1) is None
+    assert refusal(_candidate(distribution=1), host_link, None, host_org_id=1) is None
+    assert refusal(_candidate(distribution=1), host_link, None, host_org_id=2) == "distribution"
+    assert refusal(_candidate(distribution=1), _server(remote_org_id=1), None,
+                   host_org_id=1) == "distribution"  # fmt: skip
     assert refusal(_candidate(distribution=4), _server(), listed) is None
     assert refusal(_candidate(distribution=4), _server(), unlisted) == "distribution"
     assert refusal(_candidate(distribution=4), _server(), without_remote) == "distribution"

@@ -289,10 +289,10 @@ async def push_some(
     if technique not in ("full", "incremental"):
         event_uuid = await servers.event_uuid_of(uow, technique)
         if event_uuid is None:
-            raise InvalidServer(
-                "push one event by its id or uuid",
+            raise UnknownTechnique(
+                title="Push everything (full, incremental) or one event by its id or uuid.",
                 errors=[{"field": "technique", "in": "path", "type": "event",
-                         "message": "full, incremental, or an event's id or uuid"}],
+                         "message": "full, incremental, or an event's id or uuid here"}],
             )  # fmt: skip
     return _job_answer(await push.start_push(uow, server_id, me, event_uuid=event_uuid), "Push")
 

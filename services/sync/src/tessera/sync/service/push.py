@@ -40,6 +40,7 @@ from tessera.sync.events import PushItemRequested, PushRequested
 from tessera.sync.remote import Remote, RemoteError
 from tessera.sync.service.events import NOT_NEWER, ViewOptions, render
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
+from tessera.sync.settings import Settings
 from tessera.sync.viewer import MispRole, Viewer
 
 __all__ = [
@@ -113,6 +114,8 @@ def refusal(
     event: Mapping[str, Any],
     server: Mapping[str, Any],
     sharing_group: access.SharingGroupView | None,
+    *,
+    host_org_id: int | None = None,
 ) -> str | None:
     """Why ``event`` (a row of :func:`exchange.push_candidates`) does not go to ``server``,
     or None when it goes.
@@ -121,8 +124,9 @@ def refusal(
     * the push rules (``Server::eventFilterPushableServers``): ``tags`` ``OR`` (one of the
       event's tags must be listed) and ``NOT`` (none may be), ``orgs`` the same for its
       creator organisation. MISP's rules hold ids; names (and organisation uuids) are read too;
-    * its distribution (``access.may_push_event``; this instance has no host organisation, so
-      0 and 1 never leave)."""
+    * its distribution (``access.may_push_event``: 0 and 1 only to an internal server whose
+      remote organisation is the host organisation, ``host_org_id``, the local id of
+      ``SYNC__HOST_ORG_UUID``)."""
     if event["source_server_id"] is not None and event["source_server_id"] == server["id"]:
         return "pulled from this server"
     rules = server["push_rules"] or {}
@@ -142,7 +146,7 @@ def refusal(
         int(event["distribution"]),
         sharing_group=sharing_group,
         server=_remote_server(server),
-        host_org_id=None,
+        host_org_id=host_org_id,
     ):
         return "distribution"
     return None
@@ -163,13 +167,14 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
         await _finish(uow, event.job_id, error="the server was deleted")
         return
     async with uow.driver() as reader, reader.transaction(readonly=True):
+        host = await _host_org_id(reader, uow.get(Settings))
         candidates = await exchange.push_candidates(reader, event_uuid=event.event_uuid)
         groups = await store.sharing_group_views(
             reader, (c["sharing_group_id"] for c in candidates if c["sharing_group_id"])
         )
     pushable = [
         c for c in candidates
-        if refusal(c, server, groups.get(c["sharing_group_id"] or 0)) is None
+        if refusal(c, server, groups.get(c["sharing_group_id"] or 0), host_org_id=host) is None
     ]  # fmt: skip
     wanted: list[uuid.UUID] = []
     sent = 0
@@ -208,6 +213,16 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
         await uow.commit()
     log.info("push_filtered", job_id=str(event.job_id), seen=len(candidates),
              pushable=len(pushable), to_push=len(wanted))  # fmt: skip
+
+
+async def _host_org_id(conn: Any, settings: Settings) -> int | None:
+    """The local id of the host organisation (``SYNC__HOST_ORG_UUID``), if it is known here."""
+    if settings.host_org_uuid is None:
+        return None
+    found = await conn.fetchval(
+        "SELECT id FROM organisations WHERE uuid = $1", settings.host_org_uuid
+    )
+    return None if found is None else int(found)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -373,7 +388,8 @@ async def _payload(uow: Handling, server: Mapping[str, Any], event_uuid: uuid.UU
             return "no longer published here"
         row = rows[0]
         groups = await store.sharing_group_views(conn, [row["sharing_group_id"] or 0])
-        why = refusal(row, server, groups.get(row["sharing_group_id"] or 0))
+        host = await _host_org_id(conn, uow.get(Settings))
+        why = refusal(row, server, groups.get(row["sharing_group_id"] or 0), host_org_id=host)
         if why is not None:
             return why
         options = ViewOptions(
