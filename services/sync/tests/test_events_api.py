@@ -392,6 +392,41 @@ async def test_a_sync_user_edit_must_be_newer_and_keeps_its_timestamps(world: Wo
     assert after["Attribute"][0]["timestamp"] == "1700000100"
 
 
+async def test_filter_event_ids_for_push_asks_for_what_is_missing_or_older_and_locked(
+    world: World,
+) -> None:
+    peer = await world.member("Peer", await world.organisation("Peer"))
+    as_role(world, peer, "sync_user")
+    ada = await world.member("Ada", await world.organisation("Lab"))
+    creator = {"uuid": str(uuid.uuid4()), "name": f"Remote {uuid.uuid4().hex[:6]}"}
+    synced = await add(world, peer, Orgc=creator, locked=True, timestamp=1_700_000_000,
+                       Attribute=[{"type": "ip-dst", "value": "192.0.2.10"}])  # fmt: skip
+    local = await add(world, ada, Attribute=[{"type": "ip-dst", "value": "192.0.2.11"}])
+    deleted = await add(world, ada, Attribute=[{"type": "ip-dst", "value": "192.0.2.12"}])
+    await world.client.post(f"/sync/events/delete/{deleted['uuid']}", headers=ada.headers)
+    unknown = str(uuid.uuid4())
+
+    def offer(event_uuid: str, timestamp: int) -> dict[str, Any]:
+        return {"Event": {"uuid": event_uuid, "timestamp": timestamp}}
+
+    url = "/sync/events/filterEventIdsForPush"
+    asked = await world.client.post(url, headers=peer.headers, json=[
+        offer(unknown, 1),
+        offer(synced["uuid"], 1_700_000_000),  # as new here
+        offer(local["uuid"], int(local["timestamp"]) + 60),  # made here: never overwritten
+        offer(deleted["uuid"], 1),  # blocklisted: events/add would refuse it
+    ])  # fmt: skip
+    newer = await world.client.post(
+        url, headers=peer.headers, json=[offer(synced["uuid"], 1_700_000_001)]
+    )
+    by_user = await world.client.post(url, headers=ada.headers, json=[offer(unknown, 1)])
+
+    assert asked.status_code == 200, asked.text
+    assert asked.json() == [unknown]
+    assert newer.json() == [synced["uuid"]]  # locked and older here
+    assert by_user.status_code == 403  # a sync user's route
+
+
 # --- events/delete, publish, unpublish -------------------------------------------------------
 
 

@@ -81,7 +81,8 @@ async def test_a_pull_brings_published_events_in_as_misp_rewrites_them(
     assert job["fetched"] == 12
     assert job["failed"] == 0
     rows = await world.query(
-        "SELECT e.uuid, e.distribution, e.locked, e.org_id, e.attribute_count, o.uuid AS orgc "
+        "SELECT e.uuid, e.distribution, e.locked, e.org_id, e.attribute_count, o.uuid AS orgc, "
+        "e.source_server_id "
         "FROM events e JOIN organisations o ON o.id = e.orgc_id WHERE e.uuid = ANY($1::uuid[])",
         [uuid.UUID(u) for u in fake.uuids()],
     )
@@ -93,6 +94,7 @@ async def test_a_pull_brings_published_events_in_as_misp_rewrites_them(
         assert row["distribution"] == {0: 0, 1: 0, 2: 1, 3: 3}[sent]  # 1->0, 2->1 on pull
         assert row["locked"] is True
         assert row["org_id"] == int(server["org_id"])  # Org: the server's organisation
+        assert row["source_server_id"] == int(server["id"])  # never pushed back there
         assert str(row["orgc"]) != str(admin.org)  # Orgc: the creator, kept
         assert row["attribute_count"] > 0
     sightings = await world.query(

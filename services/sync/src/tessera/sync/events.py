@@ -22,6 +22,8 @@ __all__ = [
     "OrganisationUpdated",
     "PullItemRequested",
     "PullRequested",
+    "PushItemRequested",
+    "PushRequested",
     "UserDeleted",
     "UserRegistered",
 ]
@@ -80,7 +82,38 @@ class PullItemRequested(Event):
     remote_timestamp: int
 
 
-PUBLISHED: list[type[Event]] = [EventPublished, EventUpdated, PullRequested, PullItemRequested]
+class PushRequested(Event):
+    """A push to a remote server was asked for (a job): which events go is decided by its
+    handler (the rules here, then the remote's ``events/filterEventIdsForPush``)."""
+
+    type: ClassVar[str] = "sync.push.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    server_id: int
+    event_uuid: uuid.UUID | None = Field(default=None, description="one event only")
+
+
+class PushItemRequested(Event):
+    """One event of a push to send (``events/add``, or ``events/edit`` when the remote has
+    it): one message per event, handled concurrently like a pull's items."""
+
+    type: ClassVar[str] = "sync.push_item.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    server_id: int
+    event_uuid: uuid.UUID
+
+
+PUBLISHED: list[type[Event]] = [
+    EventPublished,
+    EventUpdated,
+    PullRequested,
+    PullItemRequested,
+    PushRequested,
+    PushItemRequested,
+]
 
 
 # --- auth's events, as sync reads them ----------------------------------------------------------

@@ -15,10 +15,12 @@ __all__ = [
     "insert_server",
     "job",
     "pull_candidates",
+    "push_candidates",
     "server",
     "servers_page",
     "set_job",
     "set_server_etag",
+    "set_source_server",
     "upsert_sightings",
 ]
 
@@ -100,8 +102,8 @@ async def insert_job(conn: Conn, row: dict[str, Any]) -> None:
 
 
 _JOB = (
-    "id, kind, server_id, feed_id, event_uuid, status, seen, skipped, fetched, failed, bytes, "
-    "total, error, requested_by, created_at, started_at, finished_at"
+    "id, kind, server_id, feed_id, event_uuid, status, seen, skipped, fetched, pushed, failed, "
+    "bytes, total, error, requested_by, created_at, started_at, finished_at"
 )
 
 
@@ -125,29 +127,32 @@ async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:
     )
 
 
+_SETTLED = "total IS NOT NULL AND fetched + pushed + failed + $2 + $8 + $3 >= total - $7"
+
+
 async def count_job(
     conn: Conn,
     job_id: UUID,
     *,
     fetched: int = 0,
+    pushed: int = 0,
     failed: int = 0,
     skipped: int = 0,
     bytes_: int = 0,
     error: str | None = None,
     now: datetime,
 ) -> Any:
-    """One item of the job settled: counted, and the job ``done`` once every item is. An item
-    ``skipped`` only once downloaded (its organisation is blocklisted) leaves the items to
-    fetch: ``total`` counts one fewer and ``skipped`` one more."""
+    """One item of the job settled (fetched by a pull, pushed by a push, or failed): counted,
+    and the job ``done`` once every item is. An item ``skipped`` only once it was at hand (a
+    pulled event whose organisation is blocklisted, a pushed one the remote has as new)
+    leaves the items to settle: ``total`` counts one fewer and ``skipped`` one more."""
     return await conn.fetchrow(
         f"""
         UPDATE jobs SET fetched = fetched + $2, failed = failed + $3, bytes = bytes + $4,
-            skipped = skipped + $7, total = total - $7,
+            pushed = pushed + $8, skipped = skipped + $7, total = total - $7,
             error = COALESCE($5, error),
-            status = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total - $7
-                          THEN 'done' ELSE status END,
-            finished_at = CASE WHEN total IS NOT NULL AND fetched + $2 + failed + $3 >= total - $7
-                               THEN $6 ELSE finished_at END
+            status = CASE WHEN {_SETTLED} THEN 'done' ELSE status END,
+            finished_at = CASE WHEN {_SETTLED} THEN $6 ELSE finished_at END
         WHERE id = $1 RETURNING {_JOB}
         """,  # noqa: S608
         job_id,
@@ -157,6 +162,7 @@ async def count_job(
         error,
         now,
         skipped,
+        pushed,
     )
 
 
@@ -182,6 +188,38 @@ async def pull_candidates(
     )
     wanted = [(r["uuid"], int(r["ts"])) for r in rows]
     return wanted, len(entries) - len(wanted)
+
+
+async def push_candidates(conn: Conn, *, event_uuid: UUID | None = None) -> list[Any]:
+    """The events a push may send (``Server::push``'s query): published, with a live
+    attribute or report; each with what the push rules and the distribution rules read
+    (creator, tags, sharing group, the server it was pulled from). One event by its uuid, or
+    all of them."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT e.id, e.uuid, e.timestamp, e.distribution, e.sharing_group_id, e.orgc_id,
+                e.source_server_id, c.uuid AS orgc_uuid, c.name AS orgc_name,
+                COALESCE((SELECT array_agg(t.name) FROM event_tags et
+                          JOIN tags t ON t.id = et.tag_id
+                          WHERE et.event_id = e.id AND NOT et.local), '{}') AS tag_names,
+                COALESCE((SELECT array_agg(t.id) FROM event_tags et
+                          JOIN tags t ON t.id = et.tag_id
+                          WHERE et.event_id = e.id AND NOT et.local), '{}') AS tag_ids
+            FROM events e JOIN organisations c ON c.id = e.orgc_id
+            WHERE e.published AND ($1::uuid IS NULL OR e.uuid = $1)
+              AND (e.attribute_count > 0 OR EXISTS (
+                   SELECT 1 FROM event_reports r WHERE r.event_id = e.id AND NOT r.deleted))
+            ORDER BY e.id
+            """,
+            event_uuid,
+        )
+    )
+
+
+async def set_source_server(conn: Conn, event_id: int, server_id: int) -> None:
+    """The event came from ``server_id`` (a pull): a push never sends it back there."""
+    await conn.execute("UPDATE events SET source_server_id = $2 WHERE id = $1", event_id, server_id)
 
 
 async def upsert_sightings(

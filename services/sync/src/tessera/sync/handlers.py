@@ -1,5 +1,5 @@
 """The events the sync service handles: auth's, kept as a local projection; and the work it
-sends itself (pulls), which talks to remote servers with no transaction open."""
+sends itself (pulls and pushes), which talks to remote servers with no transaction open."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from tessera.sync.events import (
     OrganisationUpdated,
     PullItemRequested,
     PullRequested,
+    PushItemRequested,
+    PushRequested,
     UserDeleted,
     UserRegistered,
 )
-from tessera.sync.service import projection, pull
+from tessera.sync.service import projection, pull, push
 
 __all__ = ["consumer"]
 
@@ -31,3 +33,5 @@ consumer.on(ApiKeyCreated, projection.api_key_created)
 consumer.on(ApiKeyRevoked, projection.api_key_revoked)
 consumer.on(PullRequested, pull.run_pull, transaction=False)
 consumer.on(PullItemRequested, pull.pull_item, transaction=False)
+consumer.on(PushRequested, push.run_push, transaction=False)
+consumer.on(PushItemRequested, push.push_item, transaction=False)

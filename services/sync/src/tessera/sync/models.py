@@ -278,6 +278,8 @@ class Event(SyncTable, table=True):
     disable_correlation: bool = _flag(False)
     extends_uuid: UUID | None = None
     proposal_email_lock: bool = _flag(False)
+    source_server_id: int | None = _ref("sync.servers.id", nullable=True, cascade=False)
+    """the server it was pulled from: a push never sends it back there (MISP's pass-along)"""
 
 
 class MispObject(SyncTable, table=True):
@@ -520,6 +522,7 @@ class Job(SyncTable, table=True):
     seen: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     skipped: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     fetched: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    pushed: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     failed: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     total: int | None = None

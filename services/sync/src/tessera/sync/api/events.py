@@ -221,6 +221,18 @@ async def edit_event(
 
 
 @misp_routes(
+    router, "/events/filterEventIdsForPush", ["POST"], openapi_extra=JSON_BODY,
+    summary="Which of a pushing server's events (uuid, timestamp) it should send (sync users)",
+    responses=REFUSED,
+)  # fmt: skip
+async def filter_for_push(
+    request: Request, me: Me, uow: UoW, settings: SyncSettings
+) -> JSONResponse:
+    payload = await read_body(request, settings)
+    return JSONResponse(await events.filter_for_push(uow, me, payload))
+
+
+@misp_routes(
     router, "/events/delete/{ident}", ["POST", "DELETE"],
     summary="Delete an event; its uuid is blocklisted so that no pull brings it back",
     responses=REFUSED,

@@ -1,5 +1,6 @@
 """MISP's server routes, as PyMISP calls them (``add_server``, ``servers``, ``test_server``,
-``server_pull``), and the jobs a pull or a push starts (``GET /sync/jobs/{id}``)."""
+``server_pull``, ``server_push``), and the jobs a pull or a push starts
+(``GET /sync/jobs/{id}``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tessera.sync import exchange
 from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings
 from tessera.sync.api.events import misp_routes
 from tessera.sync.crypto import KeyBox, UnreadableKey
-from tessera.sync.service import pull, servers
+from tessera.sync.service import pull, push, servers
 from tessera.sync.wire import render_org
 
 __all__ = ["router"]
@@ -254,9 +255,51 @@ async def pull_some(
     return _job_answer(await pull.start_pull(uow, server_id, me, event_uuid=event_uuid), "Pull")
 
 
+@misp_routes(
+    router,
+    "/servers/push/{server_id}",
+    ["GET", "POST"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Push to the server: answers at once with the job it started",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def push_all(
+    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
+) -> dict[str, Any]:
+    return _job_answer(await push.start_push(uow, server_id, me), "Push")
+
+
+@misp_routes(
+    router,
+    "/servers/push/{server_id}/{technique}",
+    ["GET", "POST"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Push one event (its id or uuid), or everything (`full`, `incremental`)",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def push_some(
+    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    technique: Annotated[str, Path(max_length=64)],
+    me: Me,
+    uow: UoW,
+) -> dict[str, Any]:
+    event_uuid = None
+    if technique not in ("full", "incremental"):
+        event_uuid = await servers.event_uuid_of(uow, technique)
+        if event_uuid is None:
+            raise UnknownTechnique(
+                title="Push everything (full, incremental) or one event by its id or uuid.",
+                errors=[{"field": "technique", "in": "path", "type": "event",
+                         "message": "full, incremental, or an event's id or uuid here"}],
+            )  # fmt: skip
+    return _job_answer(await push.start_push(uow, server_id, me, event_uuid=event_uuid), "Push")
+
+
 @router.get(
     "/jobs/{job_id}",
-    summary="A pull's, push's or feed fetch's progress: seen, skipped, fetched, failed, bytes",
+    summary="A pull's, push's or feed fetch's progress: seen, skipped, fetched, pushed, failed",
     responses={403: DENIED, 404: {"description": "no such job", **PROBLEM}},
 )
 async def job(job_id: uuid.UUID, me: Me, uow: UoW) -> dict[str, Any]:

@@ -51,7 +51,13 @@ async def event_facts(conn: Conn, event_id: int) -> Any:
 
 
 async def announce(
-    uow: UnitOfWork, conn: Conn, event_id: int, *, updated: bool = True, published: bool = False
+    uow: UnitOfWork,
+    conn: Conn,
+    event_id: int,
+    *,
+    updated: bool = True,
+    published: bool = False,
+    source: str = SOURCE,
 ) -> None:
     """Append ``sync.event.updated`` (a creation or a change) and/or ``sync.event.published``
     for the event as it now is; written with the commit, or not at all."""
@@ -60,9 +66,9 @@ async def announce(
         return
     subject = str(row["uuid"])
     if updated:
-        uow.publish(EventUpdated(**facts(row)), subject=subject)
+        uow.publish(EventUpdated(**facts(row, source=source)), subject=subject)
     if published:
-        uow.publish(EventPublished(**facts(row)), subject=subject)
+        uow.publish(EventPublished(**facts(row, source=source)), subject=subject)
 
 
 async def unpublish_event(conn: Conn, event_id: int, *, now: int) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "delete_event",
     "edit_event",
     "event_exists",
+    "filter_for_push",
     "may_modify",
     "publish_event",
     "unpublish_event",
@@ -178,6 +179,42 @@ async def event_exists(uow: UnitOfWork, viewer: Viewer, ident: str) -> bool:
         return await store.visible_event(conn, ident, viewer) is not None
 
 
+async def filter_for_push(uow: UnitOfWork, viewer: Viewer, payload: Any) -> list[str]:
+    """``events/filterEventIdsForPush``, which a pushing server asks first: of its
+    ``[{"Event": {"uuid", "timestamp"}}]``, the uuids it should send — those not here, and
+    those here older and ``locked`` (came by sync; an event made here is never overwritten
+    by a push). A sync user's route. Unlike MISP, a blocklisted uuid is not asked for either
+    (``events/add`` would refuse it)."""
+    if not viewer.may_sync:
+        raise NotPermitted()
+    incoming: dict[UUID, int] = {}
+    for item in payload if isinstance(payload, list) else []:
+        event = item.get("Event", item) if isinstance(item, Mapping) else None
+        if not isinstance(event, Mapping):
+            continue
+        try:
+            incoming[UUID(str(event["uuid"]))] = int(event.get("timestamp") or 0)
+        except (KeyError, ValueError, TypeError):
+            continue  # no event we could take
+    if not incoming:
+        return []
+    async with uow.driver() as conn:
+        rows = await conn.fetch(
+            "SELECT uuid, timestamp, locked FROM events WHERE uuid = ANY($1::uuid[])",
+            list(incoming),
+        )
+        blocked = await conn.fetch(
+            "SELECT event_uuid FROM event_blocklists WHERE event_uuid = ANY($1::uuid[])",
+            list(incoming),
+        )
+    for row in rows:
+        if row["timestamp"] >= incoming[row["uuid"]] or not row["locked"]:
+            incoming.pop(row["uuid"], None)
+    for row in blocked:
+        incoming.pop(row["event_uuid"], None)
+    return [str(u) for u in incoming]
+
+
 # --- writing ----------------------------------------------------------------------------------
 
 
@@ -245,11 +282,17 @@ async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: 
         await store.refresh_event(conn, event_id)
         if event.published:
             await _publish(conn, event_id, now=now)
-        await changes.announce(uow, conn, event_id, updated=True, published=event.published)
+        await changes.announce(uow, conn, event_id, updated=True, published=event.published,
+                               source=_source(viewer))  # fmt: skip
         rendered = await render(conn, event_id, viewer, ViewOptions(metadata=metadata))
         await uow.commit()
     assert rendered is not None  # the caller's organisation holds it: they see it
     return Answer(rendered, _problems([*event.dropped, *dropped, *written.dropped]))
+
+
+def _source(viewer: Viewer) -> str:
+    """A sync user's add or edit is a remote server's push."""
+    return "push" if viewer.may_sync and not viewer.site_admin else changes.SOURCE
 
 
 async def _refuse_existing(conn: Conn, event_uuid: UUID | None) -> None:
@@ -335,7 +378,8 @@ async def edit_event(
             await store.refresh_event(conn, row["id"])
             if event.published:
                 await _publish(conn, row["id"], now=now)
-            await changes.announce(uow, conn, row["id"], updated=True, published=event.published)
+            await changes.announce(uow, conn, row["id"], updated=True,
+                                   published=event.published, source=_source(viewer))  # fmt: skip
         rendered = await render(conn, row["id"], viewer, ViewOptions(metadata=metadata))
         await uow.commit()
     if rendered is None:

@@ -408,7 +408,10 @@ class PulledWriter:
         as_new = (
             previous is not None and event.timestamp is not None and previous >= event.timestamp
         )
-        return self.created or not as_new
+        written = self.created or not as_new
+        if written:  # MISP's pass-along: a push never sends it back to this server
+            await exchange.set_source_server(conn, self.event_id, server["id"])
+        return written
 
     def _fresh(self, attributes: list[AttributeIn]) -> list[AttributeIn]:
         """MISP's duplicate rule across batches: one type, category and value per event."""

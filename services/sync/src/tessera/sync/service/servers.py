@@ -15,7 +15,14 @@ from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.remote import Remote, RemoteError
 from tessera.sync.viewer import Viewer
 
-__all__ = ["ServerNotFound", "add_server", "list_servers", "remote_for", "test_connection"]
+__all__ = [
+    "ServerNotFound",
+    "add_server",
+    "event_uuid_of",
+    "list_servers",
+    "remote_for",
+    "test_connection",
+]
 
 
 class SiteAdminOnly(Problem):
@@ -83,6 +90,18 @@ async def server_for(uow: UnitOfWork, server_id: int) -> dict[str, Any]:
     if found is None:
         raise ServerNotFound()
     return found
+
+
+async def event_uuid_of(uow: UnitOfWork, ident: str) -> UUID | None:
+    """The uuid of the event here whose id or uuid is ``ident`` (MISP's push takes an id)."""
+    async with uow.driver() as conn:
+        if ident.isdigit() and len(ident) < 19:
+            return await conn.fetchval("SELECT uuid FROM events WHERE id = $1", int(ident))
+        try:
+            found = UUID(ident)
+        except ValueError:
+            return None
+        return await conn.fetchval("SELECT uuid FROM events WHERE uuid = $1", found)
 
 
 def remote_for(server: dict[str, Any], keys: KeyBox) -> Remote:
