@@ -16,6 +16,8 @@ __all__ = [
     "ApiKeyRevoked",
     "EventPublished",
     "EventUpdated",
+    "FeedFetchRequested",
+    "FeedItemRequested",
     "MembershipGranted",
     "MembershipRevoked",
     "OrganisationCreated",
@@ -80,7 +82,33 @@ class PullItemRequested(Event):
     remote_timestamp: int
 
 
-PUBLISHED: list[type[Event]] = [EventPublished, EventUpdated, PullRequested, PullItemRequested]
+class FeedFetchRequested(Event):
+    """A fetch of a MISP feed was asked for (a job, by a user or the schedule): its manifest
+    is read by whichever replica takes this."""
+
+    type: ClassVar[str] = "sync.feed_fetch.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    feed_id: int
+
+
+class FeedItemRequested(Event):
+    """One event of a feed fetch to download (``<uuid>.json``)."""
+
+    type: ClassVar[str] = "sync.feed_item.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    feed_id: int
+    event_uuid: uuid.UUID
+    feed_timestamp: int
+
+
+PUBLISHED: list[type[Event]] = [
+    EventPublished, EventUpdated, PullRequested, PullItemRequested, FeedFetchRequested,
+    FeedItemRequested,
+]  # fmt: skip
 
 
 # --- auth's events, as sync reads them ----------------------------------------------------------

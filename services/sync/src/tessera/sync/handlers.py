@@ -1,5 +1,5 @@
 """The events the sync service handles: auth's, kept as a local projection; and the work it
-sends itself (pulls), which talks to remote servers with no transaction open."""
+sends itself (pulls, feed fetches), which talks to remote servers with no transaction open."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from tessera.common.consumers import Consumer
 from tessera.sync.events import (
     ApiKeyCreated,
     ApiKeyRevoked,
+    FeedFetchRequested,
+    FeedItemRequested,
     MembershipGranted,
     MembershipRevoked,
     OrganisationCreated,
@@ -16,7 +18,7 @@ from tessera.sync.events import (
     UserDeleted,
     UserRegistered,
 )
-from tessera.sync.service import projection, pull
+from tessera.sync.service import feeds, projection, pull
 
 __all__ = ["consumer"]
 
@@ -31,3 +33,5 @@ consumer.on(ApiKeyCreated, projection.api_key_created)
 consumer.on(ApiKeyRevoked, projection.api_key_revoked)
 consumer.on(PullRequested, pull.run_pull, transaction=False)
 consumer.on(PullItemRequested, pull.pull_item, transaction=False)
+consumer.on(FeedFetchRequested, feeds.run_fetch, transaction=False)
+consumer.on(FeedItemRequested, feeds.feed_item, transaction=False)

@@ -1,0 +1,264 @@
+"""MISP feeds: added and fetched as MISP does (the fake MISP's feed on 127.0.0.1, allowed for
+the test), a fetch a job whose progress says what happened, the manifest's ETag, the feed's
+distribution and tag on what comes in."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymisp import MISPFeed
+
+from tessera.common.testing.broker import eventually
+from tessera.sync.service.feeds import passes_rules
+from tessera.sync.testing.fake_misp import Corpus, FakeMisp
+
+from .conftest import Member, World
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMisp]:
+    corpus = Corpus(events=8, attributes=12, distributions=(0, 1, 2, 3), orgs=2,
+                    seed=random.randrange(2**31))  # fmt: skip
+    with FakeMisp(corpus) as running:
+        yield running
+
+
+async def _admin(world: World) -> tuple[Member, dict[str, str]]:
+    org = await world.organisation("Home")
+    admin = await world.member("Admin", org, role="admin")
+    return admin, world.tokens.bearer(admin.id, roles=["superadmin"]) | {
+        "Accept": "application/json"
+    }
+
+
+async def _feed(world: World, auth: dict[str, str], url: str, **extra: Any) -> dict[str, Any]:
+    body = {"name": "fake feed", "provider": "Fake", "url": url, "source_format": "misp",
+            "enabled": True, "allow_private_addresses": True, "distribution": 2,
+            **extra}  # fmt: skip
+    added = await world.client.post("/sync/feeds/add", json={"Feed": body}, headers=auth)
+    assert added.status_code == 200, added.text
+    feed: dict[str, Any] = added.json()["Feed"]
+    return feed
+
+
+async def _fetched(world: World, headers: dict[str, str], feed_id: str) -> dict[str, Any]:
+    started = await world.client.get(f"/sync/feeds/fetchFromFeed/{feed_id}", headers=headers)
+    assert started.status_code == 200, started.text
+    assert started.json()["result"].startswith("Pull queued for background execution.")
+    job_url = started.json()["url"]
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(job_url, headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job: dict[str, Any] = await eventually(done, timeout=30, what="the feed's job")
+    return job
+
+
+async def _tag(world: World, name: str) -> int:
+    rows = await world.query(
+        "INSERT INTO tags (name, colour) VALUES ($1, '#123456') RETURNING id", name
+    )
+    return int(rows[0]["id"])
+
+
+# -- the feeds -----------------------------------------------------------------------------------
+
+
+async def test_a_feed_is_added_and_shown_as_pymisp_reads_it_without_its_headers(
+    world: World,
+) -> None:
+    _, headers = await _admin(world)
+    secret = "Authorization: sEcReT-feed-key-0123456789"
+
+    feed = await _feed(world, headers, "https://feeds.example.org/osint", headers=secret)
+    listed = await world.client.get("/sync/feeds/index", headers=headers)
+    viewed = await world.client.get(f"/sync/feeds/view/{feed['id']}", headers=headers)
+
+    assert feed["source_format"] == "misp"
+    assert feed["distribution"] == "2"
+    assert feed["headers"] == "Authorization: ...6789"
+    assert "sEcReT" not in listed.text + viewed.text
+    assert feed["id"] in [f["Feed"]["id"] for f in listed.json()]
+    stored = await world.query("SELECT headers FROM feeds WHERE id = $1", int(feed["id"]))
+    assert b"sEcReT" not in stored[0]["headers"]  # sealed at rest
+    pymisp = MISPFeed()
+    pymisp.from_dict(**viewed.json())
+    assert (pymisp.name, pymisp.url, pymisp.settings) == ("fake feed", feed["url"], {})
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"source_format": "freetext"}, "source_format"),
+        ({"source_format": None}, "source_format"),
+        ({"input_source": "local", "url": "/var/feeds/osint"}, "input_source"),
+        ({"url": "file:///etc/passwd"}, "url"),
+        ({"url": "https://user:pw@feeds.example.org/"}, "url"),
+        ({"distribution": 4}, "sharing_group_id"),
+        ({"headers": "no header here"}, "headers"),
+        ({"tag_id": 2**40}, "tag_id"),
+    ],
+)
+async def test_what_no_feed_is_made_of_is_refused_naming_the_field(
+    world: World, change: dict[str, Any], field: str
+) -> None:
+    _, headers = await _admin(world)
+    body = {"name": "x", "provider": "y", "url": "https://feeds.example.org/", "source_format":
+            "misp"} | change  # fmt: skip
+
+    refused = await world.client.post("/sync/feeds/add", json=body, headers=headers)
+
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["errors"][0]["field"] == field
+
+
+async def test_only_site_admins_manage_and_fetch_feeds(world: World) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, "https://feeds.example.org/osint")
+    member = await world.member("Bob", await world.organisation("Other"), role="admin")
+
+    for method, path in (("POST", "/sync/feeds/add"), ("GET", "/sync/feeds/index"),
+                         ("GET", f"/sync/feeds/view/{feed['id']}"),
+                         ("GET", f"/sync/feeds/fetchFromFeed/{feed['id']}")):  # fmt: skip
+        answer = await world.client.request(method, path, json={}, headers=member.headers)
+        assert answer.status_code == 403, (path, answer.text)
+
+
+async def test_a_disabled_feed_is_not_fetched(world: World) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, "https://feeds.example.org/osint", enabled=False)
+
+    refused = await world.client.post(f"/sync/feeds/fetchFromFeed/{feed['id']}", headers=headers)
+
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "Feed is currently not enabled. Make sure you enable it."
+
+
+# -- fetching ------------------------------------------------------------------------------------
+
+
+async def test_a_fetch_brings_the_feed_in_with_its_distribution_and_tag(
+    world: World, fake: FakeMisp
+) -> None:
+    admin, headers = await _admin(world)
+    tag = f"feed:fake-{uuid.uuid4().hex[:8]}"
+    feed = await _feed(world, headers, f"{fake.url}/feed", tag_id=await _tag(world, tag))
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert job["kind"] == "feed"
+    assert job["feed_id"] == int(feed["id"])
+    assert (job["status"], job["seen"], job["fetched"], job["failed"]) == ("done", 8, 8, 0)
+    assert job["bytes"] > 0
+    rows = await world.query(
+        "SELECT e.uuid, e.distribution, e.locked, e.published, o.uuid AS org, c.uuid AS orgc, "
+        "(SELECT array_agg(DISTINCT a.distribution) FROM attributes a WHERE a.event_id = e.id) "
+        "AS parts, (SELECT array_agg(t.name) FROM event_tags et JOIN tags t "
+        "ON t.id = et.tag_id WHERE et.event_id = e.id) AS tags "
+        "FROM events e JOIN organisations o ON o.id = e.org_id "
+        "JOIN organisations c ON c.id = e.orgc_id WHERE e.uuid = ANY($1::uuid[])",
+        [uuid.UUID(u) for u in fake.uuids()],
+    )  # fmt: skip
+    assert len(rows) == 8
+    for row in rows:
+        assert row["distribution"] == 2  # the feed's, whatever the event said
+        assert row["parts"] == [5]  # inheriting it
+        assert tag in row["tags"]
+        assert "type:OSINT" in row["tags"]
+        assert row["org"] == admin.org  # held by the feed's organisation
+        assert row["orgc"] != admin.org  # created by the feed's creator
+        assert row["locked"] is False
+        assert row["published"] is True
+
+
+async def test_a_second_fetch_of_an_unchanged_feed_is_not_modified(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed")
+    await _fetched(world, headers, feed["id"])
+    fake.counters.reset()
+
+    unchanged = await _fetched(world, headers, feed["id"])
+
+    assert (unchanged["status"], unchanged["seen"], unchanged["fetched"]) == ("done", 0, 0)
+    assert fake.counters.not_modified == 1
+    assert sum(fake.counters.feed_views.values()) == 0
+
+    changed = [fake.event_uuid(2), fake.event_uuid(5)]
+    fake.bump(changed)
+    fake.counters.reset()
+    again = await _fetched(world, headers, feed["id"])
+
+    assert (again["seen"], again["skipped"], again["fetched"]) == (8, 6, 2)
+    assert set(fake.counters.feed_views) == set(changed)
+
+
+async def test_the_feeds_rules_keep_events_out_before_anything_is_downloaded(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    rules = {"tags": {"OR": [], "NOT": ["tlp:red"]}, "orgs": {"OR": [], "NOT": []}}
+    feed = await _feed(world, headers, f"{fake.url}/feed", rules=rules)
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert (job["seen"], job["skipped"], job["fetched"]) == (8, 2, 6)  # distribution 0: red
+    assert fake.event_uuid(0) not in fake.counters.feed_views
+
+
+def test_rules_are_misps_on_the_manifest_entry() -> None:
+    entry = {"Tag": [{"name": "tlp:clear"}], "Orgc": {"uuid": "u-1", "name": "CIRCL"}}
+
+    assert passes_rules(entry, {})
+    assert passes_rules(entry, {"tags": {"OR": ["tlp:clear", "x"]}, "orgs": {"OR": ["CIRCL"]}})
+    assert not passes_rules(entry, {"tags": {"OR": ["tlp:green"]}})
+    assert not passes_rules(entry, {"tags": {"NOT": ["tlp:clear"]}})
+    assert not passes_rules(entry, {"orgs": {"NOT": ["u-1"]}})
+    assert not passes_rules(entry, {"orgs": {"OR": ["Other"]}})
+
+
+async def test_a_feed_inheriting_distribution_makes_events_without_one_private(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed", distribution=5,
+                       settings={"unpublish_event": True})  # fmt: skip
+
+    await _fetched(world, headers, feed["id"])
+
+    rows = await world.query(
+        "SELECT distribution, published FROM events WHERE uuid = ANY($1::uuid[])",
+        [uuid.UUID(u) for u in fake.uuids()],
+    )
+    assert {(r["distribution"], r["published"]) for r in rows} == {(0, False)}
+
+
+async def test_a_feed_on_a_private_address_is_refused_without_the_flag(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed", allow_private_addresses=False)
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert job["status"] == "failed"
+    assert "127.0.0.1 is loopback" in job["error"]
+    assert fake.counters.requests["feed/manifest"] == 0  # nothing was sent
+
+
+async def test_a_feed_without_a_manifest_fails_its_job_saying_why(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/nowhere")
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert job["status"] == "failed"
+    assert "manifest.json: HTTP 403" in job["error"]  # the fake wants a key off its feed
