@@ -1,6 +1,7 @@
 """MISP feeds: added and fetched as MISP does (the fake MISP's feed on 127.0.0.1, allowed for
 the test), a fetch a job whose progress says what happened, the manifest's ETag, the feed's
-distribution and tag on what comes in."""
+distribution and tag on what comes in; and this instance's own published events exported as
+a feed that PyMISP reads and that this service fetches back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymisp import MISPFeed
+from pymisp import MISPEvent, MISPFeed
 
 from tessera.common.testing.broker import eventually
 from tessera.sync.service.feeds import passes_rules
@@ -262,3 +263,79 @@ async def test_a_feed_without_a_manifest_fails_its_job_saying_why(
 
     assert job["status"] == "failed"
     assert "manifest.json: HTTP 403" in job["error"]  # the fake wants a key off its feed
+
+
+# -- this instance's feed ------------------------------------------------------------------------
+
+
+async def _event(member: Member, world: World, **body: Any) -> dict[str, Any]:
+    added = await world.client.post("/sync/events/add", json=body, headers=member.headers)
+    assert added.status_code == 200, added.text
+    event: dict[str, Any] = added.json()["Event"]
+    return event
+
+
+async def test_published_events_shared_with_all_are_our_feed(world: World) -> None:
+    ada = await world.member("Ada", await world.organisation("Exporter"), role="admin")
+    exported = await _event(
+        ada, world, info="Exported", distribution=3, published=True,
+        Tag=[{"name": "tlp:clear"}],
+        Attribute=[{"type": "ip-dst", "value": "198.51.100.7"},
+                   {"type": "domain", "value": "private.example.org", "distribution": 0},
+                   {"type": "ip-dst|port", "value": "198.51.100.8|443"}],
+    )  # fmt: skip
+    community = await _event(ada, world, info="Community", distribution=1, published=True,
+                             Attribute=[{"type": "domain", "value": "c.example.org"}])  # fmt: skip
+    draft = await _event(ada, world, info="Draft", distribution=3,
+                         Attribute=[{"type": "domain", "value": "d.example.org"}])  # fmt: skip
+
+    manifest = await world.client.get("/sync/feed/manifest.json", headers=ada.headers)
+    again = await world.client.get(
+        "/sync/feed/manifest.json",
+        headers=ada.headers | {"If-None-Match": manifest.headers["etag"]},
+    )
+    hashes = (await world.client.get("/sync/feed/hashes.csv", headers=ada.headers)).text
+    body = await world.client.get(f"/sync/feed/{exported['uuid']}.json", headers=ada.headers)
+
+    entry = manifest.json()[exported["uuid"]]
+    assert entry["info"] == "Exported"
+    assert entry["Orgc"]["uuid"] == str(ada.org)
+    assert [t["name"] for t in entry["Tag"]] == ["tlp:clear"]
+    assert community["uuid"] not in manifest.json()
+    assert draft["uuid"] not in manifest.json()
+    assert again.status_code == 304
+    lines = set(hashes.splitlines())
+    for value in ("198.51.100.7", "198.51.100.8", "443"):
+        assert f"{_md5(value)},{exported['uuid']}" in lines
+    assert not any(line.startswith(_md5("private.example.org")) for line in lines)
+    event = MISPEvent()
+    event.load(body.json())
+    assert {a.value for a in event.attributes} == {"198.51.100.7", "198.51.100.8|443"}
+    assert "distribution" not in body.json()["Event"]
+    for hidden in (community, draft):
+        missing = await world.client.get(f"/sync/feed/{hidden['uuid']}.json", headers=ada.headers)
+        assert missing.status_code == 404
+    assert (await world.client.get("/sync/feed/manifest.json")).status_code == 403  # a key
+
+
+def _md5(value: str) -> str:
+    import hashlib
+
+    return hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()
+
+
+async def test_our_feed_fetched_by_a_feed_entry_finds_it_all_here_already(
+    world: World, served: str
+) -> None:
+    admin, headers = await _admin(world)
+    await _event(admin, world, info="Round trip", distribution=3, published=True,
+                 Attribute=[{"type": "domain", "value": "round.example.org"}])  # fmt: skip
+    feed = await _feed(world, headers, f"{served}feed", headers=f"Authorization: {admin.key}")
+
+    first = await _fetched(world, headers, feed["id"])
+    second = await _fetched(world, headers, feed["id"])
+
+    assert first["status"] == "done", first
+    assert first["seen"] >= 1
+    assert (first["skipped"], first["fetched"]) == (first["seen"], 0)  # here, as new
+    assert (second["status"], second["seen"]) == ("done", 0)  # 304: the manifest's ETag

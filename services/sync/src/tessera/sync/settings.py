@@ -69,6 +69,11 @@ class Settings(ServiceSettings):
             "organisation to itself; unset, no server is internal"
         ),
     )
+    feed_export_public: bool = Field(
+        default=False,
+        description="this instance's feed (/sync/feed/) without a key: published events of "
+        "distribution 3 to anyone who reaches it",
+    )
 
     @model_validator(mode="after")
     def _server_key_in_production(self) -> Settings:

@@ -1,26 +1,30 @@
 """MISP's feed routes, as PyMISP calls them (``add_feed``, ``feeds``, ``get_feed``,
-``fetch_feed``), site admins only."""
+``fetch_feed``), site admins only; and this instance's own feed (``/sync/feed/``), which a
+MISP (or this service) adds as a feed of source format ``misp``."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
-from tessera.common.deps import UoW, resource
-from tessera.sync.api.common import DENIED, PROBLEM, Me
+from tessera.common.deps import Client, UoW, resource
+from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, _me
 from tessera.sync.api.events import misp_routes
 from tessera.sync.api.servers import _job_answer
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.remote_feed import parse_headers
 from tessera.sync.service import feeds
 from tessera.sync.service.feeds import InvalidFeed
+from tessera.sync.viewer import Viewer
 
-__all__ = ["router"]
+__all__ = ["export", "router"]
 
 router = APIRouter(prefix="/sync", tags=["MISP feeds"])
+export = APIRouter(prefix="/sync/feed", tags=["This instance's MISP feed"])
 Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
 NOT_FOUND: dict[str, Any] = {"description": "no such feed", **PROBLEM}
 _EXAMPLE = {
@@ -235,3 +239,82 @@ async def view_feed(feed_id: FeedId, me: Me, uow: UoW, keys: Keys) -> dict[str, 
 async def fetch_from_feed(feed_id: FeedId, me: Me, uow: UoW) -> dict[str, Any]:
     answer = _job_answer(await feeds.start_fetch(uow, feed_id, me), "Pull")
     return {"result": answer["message"], **answer}
+
+
+# --- this instance's feed -----------------------------------------------------------------------
+
+
+async def _reader(
+    request: Request, uow: UoW, client: Client, settings: SyncSettings
+) -> Viewer | None:
+    """Anyone when ``SYNC__FEED_EXPORT_PUBLIC``; otherwise a key or token, as every MISP
+    route (a MISP adding this feed sends its key in the feed's headers)."""
+    if settings.feed_export_public:
+        return None
+    return await _me(request, uow, client, settings)
+
+
+Reader = Annotated[Viewer | None, Depends(_reader)]
+_UNCHANGED: dict[str, Any] = {"description": "unchanged since the ETag sent in If-None-Match"}
+
+
+def _answers(description: str, media_type: str, schema: dict[str, Any]) -> dict[int | str, Any]:
+    return {
+        200: {"description": f"{description}; `ETag`: SHA-256 of the body",
+              "content": {media_type: {"schema": schema}}},
+        304: _UNCHANGED,
+        403: DENIED,
+    }  # fmt: skip
+
+
+def _etagged(request: Request, body: bytes, media_type: str) -> Response:
+    etag = feeds.etag_of(body)
+    asked = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if etag in asked:  # a weak ETag is what a gzipping proxy makes of ours
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type=media_type, headers={"ETag": etag})
+
+
+@export.get(
+    "/manifest.json",
+    summary="The exported events (published, distribution 3), as PyMISP's manifest",
+    response_class=Response,
+    responses=_answers("`{event uuid: {Orgc, Tag, info, date, ...}}`", "application/json",
+                       {"type": "object"}),
+)  # fmt: skip
+async def manifest(request: Request, uow: UoW, reader: Reader) -> Response:
+    return _etagged(request, await feeds.exported_manifest(uow), "application/json")
+
+
+@export.get(
+    "/hashes.csv",
+    summary="MD5 of every exported value, with its event's uuid",
+    response_class=Response,
+    responses=_answers("`md5,event uuid` lines", "text/csv", {"type": "string"}),
+)
+async def hashes(request: Request, uow: UoW, reader: Reader) -> Response:
+    return _etagged(request, await feeds.exported_hashes(uow), "text/csv")
+
+
+@export.get(
+    "/{name}",
+    summary="One exported event (`<uuid>.json`), as PyMISP's `to_feed()` writes it",
+    response_class=Response,
+    responses={
+        **_answers('`{"Event": {...}}`', "application/json", {"type": "object"}),
+        404: {"description": "no such exported event", **PROBLEM},
+    },
+)
+async def event(
+    name: Annotated[str, Path(max_length=64)], request: Request, uow: UoW, reader: Reader
+) -> Response:
+    try:
+        event_uuid = uuid.UUID(name.removesuffix(".json"))
+    except ValueError:
+        raise feeds.ExportedEventNotFound() from None
+    body = await feeds.exported_event(uow, event_uuid)
+    if body is None:
+        raise feeds.ExportedEventNotFound()
+    return _etagged(request, body, "application/json")

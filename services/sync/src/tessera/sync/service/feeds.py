@@ -1,4 +1,5 @@
-"""MISP feeds: added and listed by site admins, fetched as jobs.
+"""MISP feeds: added and listed by site admins, fetched as jobs,
+and this instance's own published events exported as a feed.
 
 A fetch runs as a pull does (``service/pull.py``), as two kinds of messages sync sends itself
 through its outbox:
@@ -18,19 +19,22 @@ Only ``source_format`` ``misp`` over the network (http(s), through the SSRF-safe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import structlog
 
 from tessera.common.consumers import Handling
 from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.fetch import FetchError
 from tessera.common.problems import Problem
-from tessera.sync import access, exchange
+from tessera.sync import access, exchange, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import FeedFetchRequested, FeedItemRequested
 from tessera.sync.remote import RemoteError
@@ -38,16 +42,21 @@ from tessera.sync.remote_feed import RemoteFeed, parse_headers
 from tessera.sync.service.pull import PulledWriter, count_item, finish_job, ingest
 from tessera.sync.service.servers import require_site_admin
 from tessera.sync.store import feeds as feed_rows
-from tessera.sync.viewer import Viewer
-from tessera.sync.wire import EventIn, TagIn
+from tessera.sync.viewer import MispRole, Viewer
+from tessera.sync.wire import EventIn, TagIn, render_feed_event
 from tessera.sync.wire.parts import blank
 
 __all__ = [
+    "ExportedEventNotFound",
     "FeedDisabled",
     "FeedNotFound",
     "FeedWriter",
     "InvalidFeed",
     "add_feed",
+    "etag_of",
+    "exported_event",
+    "exported_hashes",
+    "exported_manifest",
     "feed_item",
     "list_feeds",
     "passes_rules",
@@ -63,6 +72,12 @@ class FeedNotFound(Problem):
     status = 404
     code = "feed_not_found"
     title = "Invalid feed."
+
+
+class ExportedEventNotFound(Problem):
+    status = 404
+    code = "event_not_found"
+    title = "Not Found"
 
 
 class FeedDisabled(Problem):
@@ -351,3 +366,90 @@ class FeedWriter(PulledWriter):
         if (self.feed["settings"] or {}).get("unpublish_event"):
             event.published = False
         return await super().start(event)
+
+
+# --- this instance's feed -----------------------------------------------------------------------
+
+_EXPORTER = Viewer(
+    user_id=0, user_uuid=uuid.UUID(int=0), email="", org_id=0, org_uuid=uuid.UUID(int=0),
+    org_name="feed", role=MispRole.admin,
+)  # fmt: skip
+"""reads every part of an exported event; what a stranger may not see is left out after"""
+
+_SHOWN = (3, 5)
+
+
+def etag_of(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()}"'
+
+
+async def exported_manifest(uow: UnitOfWork) -> bytes:
+    """``manifest.json`` as PyMISP's ``MISPEvent.manifest`` writes each entry."""
+    async with uow.driver() as conn:
+        rows = await feed_rows.manifest_rows(conn)
+
+    def render() -> bytes:
+        manifest = {
+            str(r["uuid"]): {
+                "Orgc": {"name": r["orgc_name"], "uuid": str(r["orgc_uuid"])},
+                "Tag": json.loads(r["tags"]),
+                "info": r["info"],
+                "date": str(r["date"]),
+                "analysis": int(r["analysis"]),
+                "threat_level_id": int(r["threat_level_id"]),
+                "timestamp": int(r["timestamp"]),
+            }
+            for r in rows
+        }
+        return json.dumps(manifest, separators=(",", ":")).encode()
+
+    return await anyio.to_thread.run_sync(render)
+
+
+async def exported_hashes(uow: UnitOfWork) -> bytes:
+    """``hashes.csv``: ``md5,event uuid`` per value a stranger sees (each half of a
+    composite on its own line)."""
+    async with uow.driver() as conn:
+        rows = await feed_rows.hash_rows(conn)
+    lines = []
+    for row in rows:
+        lines.append(f"{row['first']},{row['uuid']}\n")
+        if row["second"]:
+            lines.append(f"{row['second']},{row['uuid']}\n")
+    return "".join(lines).encode()
+
+
+async def exported_event(uow: UnitOfWork, event_uuid: uuid.UUID) -> bytes | None:
+    """``<uuid>.json`` (PyMISP's ``to_feed()``) of a published event shared with all
+    communities, with only the parts shared with all communities (or inheriting), no local
+    tag, no sighting; None for any other event."""
+    async with uow.driver() as conn:
+        event_id = await feed_rows.exported_event_id(conn, event_uuid)
+        if event_id is None:
+            return None
+        loaded = await store.load_event(conn, event_id, _EXPORTER, sightings=False)
+    if loaded is None:
+        return None
+    objects = [o for o in loaded.objects if o["distribution"] in _SHOWN]
+    kept = {o["id"] for o in objects}
+    attributes = [
+        a for a in loaded.attributes
+        if a["distribution"] in _SHOWN and (not a["object_id"] or a["object_id"] in kept)
+    ]  # fmt: skip
+    shown = {a["id"] for a in attributes}
+
+    def render() -> bytes:
+        rendered = render_feed_event(
+            loaded.event,
+            orgc=loaded.orgc,
+            attributes=attributes,
+            objects=objects,
+            references=[r for r in loaded.references if r["object_id"] in kept],
+            tags=loaded.tags,
+            attribute_tags=[(t, k) for t, k in loaded.attribute_tags if k["attribute_id"] in shown],
+            reports=[r for r in loaded.reports if r["distribution"] in _SHOWN],
+            with_local_tags=False,
+        )
+        return json.dumps(rendered, separators=(",", ":")).encode()
+
+    return await anyio.to_thread.run_sync(render)

@@ -1,22 +1,33 @@
-"""SQL for feeds: their rows and what a fetch records on them. asyncpg; nothing here
-commits."""
+"""SQL for feeds: their rows, and what this instance exports as a feed (published events
+shared with all communities). asyncpg; nothing here commits."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 __all__ = [
+    "EXPORTED",
+    "exported_event_id",
     "feed",
     "feeds_page",
     "forget_manifest",
+    "hash_rows",
     "insert_feed",
+    "manifest_rows",
     "set_fetched",
     "set_manifest_etag",
 ]
 
 Conn = Any
+
+EXPORTED = "e.published AND e.distribution = 3"
+"""the events of this instance's feed: published, shared with all communities"""
+
+_SHOWN = "a.distribution IN (3, 5)"
+"""an element a stranger may see in an exported event: all communities, or the event's"""
 
 
 async def insert_feed(conn: Conn, row: dict[str, Any]) -> int:
@@ -89,3 +100,54 @@ async def forget_manifest(conn: Conn, feed_id: int) -> None:
     """An event of the feed failed: the next fetch reads the manifest again (no 304) and
     retries it."""
     await conn.execute("UPDATE feeds SET manifest_etag = NULL WHERE id = $1", feed_id)
+
+
+# --- this instance's feed -------------------------------------------------------------------
+
+
+async def manifest_rows(conn: Conn) -> list[Any]:
+    """What ``manifest.json`` says of each exported event, with its exportable global tags."""
+    return list(
+        await conn.fetch(
+            f"""
+            SELECT e.uuid, e.info, e.date, e.analysis, e.threat_level_id, e.timestamp,
+                   o.name AS orgc_name, o.uuid AS orgc_uuid,
+                   COALESCE((SELECT json_agg(json_build_object(
+                                 'colour', t.colour, 'local', false, 'name', t.name,
+                                 'relationship_type', COALESCE(et.relationship_type, ''))
+                             ORDER BY et.id)::text
+                             FROM event_tags et JOIN tags t ON t.id = et.tag_id
+                             WHERE et.event_id = e.id AND NOT et.local AND t.exportable),
+                            '[]') AS tags
+            FROM events e JOIN organisations o ON o.id = e.orgc_id
+            WHERE {EXPORTED}
+            ORDER BY e.id
+            """  # noqa: S608
+        )
+    )
+
+
+async def exported_event_id(conn: Conn, event_uuid: UUID) -> int | None:
+    found = await conn.fetchval(
+        f"SELECT e.id FROM events e WHERE e.uuid = $1 AND {EXPORTED}",  # noqa: S608
+        event_uuid,
+    )
+    return None if found is None else int(found)
+
+
+async def hash_rows(conn: Conn) -> list[Any]:
+    """``(md5 of value1, md5 of value2 or NULL, event uuid)`` of every attribute a stranger
+    sees in the feed (a composite's halves hashed one by one, as PyMISP's feed generator)."""
+    return list(
+        await conn.fetch(
+            f"""
+            SELECT md5(a.value1) AS first, CASE WHEN COALESCE(a.value2, '') <> ''
+                   THEN md5(a.value2) END AS second, e.uuid
+            FROM attributes a JOIN events e ON e.id = a.event_id
+            LEFT JOIN objects ob ON ob.id = a.object_id
+            WHERE {EXPORTED} AND NOT a.deleted AND {_SHOWN}
+              AND (a.object_id IS NULL OR (NOT ob.deleted AND ob.distribution IN (3, 5)))
+            ORDER BY e.id, a.id
+            """  # noqa: S608
+        )
+    )
