@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 from pymisp import MISPEvent, MISPFeed
 
+from tessera.common.testing import Infra, make_settings
 from tessera.common.testing.broker import eventually
-from tessera.sync.service.feeds import passes_rules
+from tessera.common.testing.tokens import TokenMinter
+from tessera.sync.app import create_app
+from tessera.sync.service.feeds import passes_rules, start_due_fetches
+from tessera.sync.settings import Settings
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
 from .conftest import Member, World
@@ -263,6 +267,44 @@ async def test_a_feed_without_a_manifest_fails_its_job_saying_why(
 
     assert job["status"] == "failed"
     assert "manifest.json: HTTP 403" in job["error"]  # the fake wants a key off its feed
+
+
+async def test_the_schedule_starts_each_due_feed_once(world: World, fake: FakeMisp) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed", fetch_every_s=3600)
+    runtime = world.app.state.runtime
+
+    first = await start_due_fetches(runtime.uow())
+    again = await start_due_fetches(runtime.uow())
+
+    jobs = await world.query(
+        "SELECT id FROM jobs WHERE feed_id = $1 AND id = ANY($2::uuid[])", int(feed["id"]), first
+    )
+    assert len(jobs) == 1
+    assert not await world.query(
+        "SELECT 1 FROM jobs WHERE feed_id = $1 AND id = ANY($2::uuid[])", int(feed["id"]), again
+    )
+
+
+async def test_the_service_fetches_a_due_feed_by_itself(
+    world: World, fake: FakeMisp, infra: Infra, tokens: TokenMinter
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed", fetch_every_s=3600)
+    quick = create_app(make_settings(Settings, infra, feeds_check_every_s=0.2),
+                       key_source=tokens.key_source)  # fmt: skip
+
+    async with quick.router.lifespan_context(quick):
+        jobs = await eventually(
+            lambda: world.query(
+                "SELECT fetched, requested_by FROM jobs WHERE feed_id = $1 AND status = 'done'",
+                int(feed["id"]),
+            ),
+            timeout=30,
+            what="the scheduled fetch",
+        )
+
+    assert [(j["fetched"], j["requested_by"]) for j in jobs] == [(8, None)]
 
 
 # -- this instance's feed ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""MISP feeds: added and listed by site admins, fetched as jobs,
+"""MISP feeds: added and listed by site admins, fetched as jobs (on demand or on a schedule),
 and this instance's own published events exported as a feed.
 
 A fetch runs as a pull does (``service/pull.py``), as two kinds of messages sync sends itself
@@ -61,6 +61,7 @@ __all__ = [
     "list_feeds",
     "passes_rules",
     "run_fetch",
+    "start_due_fetches",
     "start_fetch",
     "view_feed",
 ]
@@ -180,6 +181,22 @@ async def _queue(
     })  # fmt: skip
     uow.publish(FeedFetchRequested(job_id=job_id, feed_id=feed_id), subject=str(job_id))
     return job_id
+
+
+async def start_due_fetches(uow: UnitOfWork, *, now: datetime | None = None) -> list[uuid.UUID]:
+    """The schedule: a fetch job for every enabled feed whose ``fetch_every_s`` has passed
+    since its last fetch. Safe to run on every replica at once (the feeds are claimed in one
+    statement); the jobs are as a user's, without ``requested_by``."""
+    moment = now or _now()
+    jobs = []
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        for feed_id in await feed_rows.claim_due(conn, moment):
+            jobs.append(await _queue(uow, conn, feed_id, requested_by=None, now=moment))
+        await uow.commit()
+    if jobs:
+        log.info("feeds_due", jobs=[str(j) for j in jobs])
+    return jobs
 
 
 def _names(rule: Any) -> set[str]:

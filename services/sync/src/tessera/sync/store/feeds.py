@@ -1,5 +1,6 @@
-"""SQL for feeds: their rows, and what this instance exports as a feed (published events
-shared with all communities). asyncpg; nothing here commits."""
+"""SQL for feeds: their rows, the schedule's claim of the feeds due, and what this instance
+exports as a feed (published events shared with all communities). asyncpg; nothing here
+commits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from uuid import UUID
 
 __all__ = [
     "EXPORTED",
+    "claim_due",
     "exported_event_id",
     "feed",
     "feeds_page",
@@ -100,6 +102,22 @@ async def forget_manifest(conn: Conn, feed_id: int) -> None:
     """An event of the feed failed: the next fetch reads the manifest again (no 304) and
     retries it."""
     await conn.execute("UPDATE feeds SET manifest_etag = NULL WHERE id = $1", feed_id)
+
+
+async def claim_due(conn: Conn, now: datetime) -> list[int]:
+    """The enabled feeds whose ``fetch_every_s`` has passed since their last fetch, marked as
+    fetched now: in one statement, so two schedulers (replicas) never both start one."""
+    rows = await conn.fetch(
+        """
+        UPDATE feeds SET last_fetched_at = $1
+        WHERE enabled AND fetch_every_s IS NOT NULL AND input_source = 'network'
+          AND (last_fetched_at IS NULL
+               OR last_fetched_at + make_interval(secs => fetch_every_s) <= $1)
+        RETURNING id
+        """,
+        now,
+    )
+    return sorted(int(r["id"]) for r in rows)
 
 
 # --- this instance's feed -------------------------------------------------------------------
