@@ -5,13 +5,14 @@ a feed that PyMISP reads and that this service fetches back."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymisp import MISPEvent, MISPFeed
+from pymisp import MISPEvent, MISPFeed, PyMISP
 
 from tessera.common.testing import Infra, make_settings
 from tessera.common.testing.broker import eventually
@@ -142,6 +143,41 @@ async def test_a_disabled_feed_is_not_fetched(world: World) -> None:
 
     assert refused.status_code == 403
     assert refused.json()["message"] == "Feed is currently not enabled. Make sure you enable it."
+
+
+def _with_pymisp(url: str, key: str, feed_url: str) -> str:
+    """What a PyMISP user does with a feed: add it, list it, view it, fetch it."""
+    misp = PyMISP(url, key, ssl=False, timeout=30)
+    feed = MISPFeed()
+    feed.name, feed.provider, feed.url = "PyMISP feed", "Fake", feed_url
+    feed.source_format, feed.enabled, feed.distribution = "misp", True, 3
+    feed.allow_private_addresses = True
+    added = misp.add_feed(feed, pythonify=True)
+    assert isinstance(added, MISPFeed), added
+    assert added.id in {f.id for f in misp.feeds(pythonify=True)}  # type: ignore[union-attr]
+    viewed = misp.get_feed(added.id, pythonify=True)
+    assert isinstance(viewed, MISPFeed)
+    assert (viewed.name, viewed.url) == ("PyMISP feed", feed_url)
+    started = misp.fetch_feed(added.id)
+    assert isinstance(started, dict)
+    assert started["result"].startswith("Pull queued for background execution."), started
+    return str(started["job_id"])
+
+
+async def test_pymisp_adds_lists_views_and_fetches_a_feed(
+    world: World, served: str, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    token = headers["Authorization"]  # a site admin's: PyMISP sends its "key" as it is
+
+    job_id = await asyncio.to_thread(_with_pymisp, served, token, f"{fake.url}/feed")
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(f"/sync/jobs/{job_id}", headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job = await eventually(done, timeout=30, what="PyMISP's fetch")
+    assert (job["status"], job["fetched"]) == ("done", 8)
 
 
 # -- fetching ------------------------------------------------------------------------------------
