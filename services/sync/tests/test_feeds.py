@@ -6,9 +6,14 @@ a feed that PyMISP reads and that this service fetches back."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
+import json
 import random
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,6 +308,67 @@ async def test_a_feed_without_a_manifest_fails_its_job_saying_why(
 
     assert job["status"] == "failed"
     assert "manifest.json: HTTP 403" in job["error"]  # the fake wants a key off its feed
+
+
+@pytest.fixture
+def static_feed(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served by a plain static web server on 127.0.0.1: a feed as files."""
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_a_feed_file_holding_another_event_than_its_name_is_refused(
+    world: World, static_feed: tuple[Path, str]
+) -> None:
+    _, headers = await _admin(world)
+    folder, url = static_feed
+    named, inside = uuid.uuid4(), uuid.uuid4()
+    orgc = {"name": "Static", "uuid": str(uuid.uuid4())}
+    manifest = {
+        str(named): {
+            "Orgc": orgc,
+            "Tag": [],
+            "info": "Named",
+            "date": "2026-12-01",
+            "analysis": 2,
+            "threat_level_id": 3,
+            "timestamp": 1764547200,
+        }
+    }
+    event = {
+        "Event": {
+            "uuid": str(inside),
+            "info": "Impostor",
+            "date": "2026-12-01",
+            "timestamp": "1764547200",
+            "published": True,
+            "Orgc": orgc,
+            "Attribute": [{"type": "domain", "value": "impostor.example.org"}],
+        }
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / f"{named}.json").write_text(json.dumps(event))  # fmt: skip
+    feed = await _feed(world, headers, url)
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert (job["status"], job["seen"], job["fetched"], job["failed"]) == ("done", 1, 0, 1)
+    assert "is another event" in job["error"]
+    assert not await world.query(
+        "SELECT 1 FROM events WHERE uuid = ANY($1::uuid[])", [named, inside]
+    )
 
 
 async def test_the_schedule_starts_each_due_feed_once(world: World, fake: FakeMisp) -> None:

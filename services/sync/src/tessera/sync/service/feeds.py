@@ -314,7 +314,8 @@ async def feed_item(uow: Handling, event: FeedItemRequested) -> None:
             yield body
 
     fetched = await ingest(uow, job_id=event.job_id, event_uuid=event.event_uuid,
-                           download=download, writer=FeedWriter(feed), source="feed")  # fmt: skip
+                           download=download, writer=FeedWriter(feed, event.event_uuid),
+                           source="feed")  # fmt: skip
     if not fetched:
         async with uow:
             await feed_rows.forget_manifest(await driver_in_transaction(uow.session), feed["id"])
@@ -331,20 +332,25 @@ class FeedWriter(PulledWriter):
       becomes your organisation only (0); a sharing group that is gone: 0;
     - the feed's tag is added to the event's tags unless it has it (by name, any case);
     - ``settings.unpublish_event`` stores it unpublished;
-    - held by the feed's organisation, created by its ``Orgc``, not locked.
+    - held by the feed's organisation, created by its ``Orgc``, not locked;
+    - ``<uuid>.json`` must be the event ``uuid``: the manifest entry is what the rules and
+      the blocklists were checked against, so another event is refused.
     """
 
     locked = False
 
-    def __init__(self, feed: Mapping[str, Any]) -> None:
+    def __init__(self, feed: Mapping[str, Any], event_uuid: uuid.UUID) -> None:
         source = {**feed, "remote_org_id": feed["orgc_id"], "internal": False}
         super().__init__(None, source, keep_distribution=False)  # _rewrite is the feed's
         self.feed = feed
+        self.event_uuid = event_uuid
         self._carried = False
 
     def received(self, raw: Mapping[str, Any]) -> None:
         inner = raw.get("Event")
         body = inner if isinstance(inner, Mapping) else raw
+        if str(body.get("uuid") or "").lower() != str(self.event_uuid):
+            raise ValueError(f"the feed's {self.event_uuid}.json is another event")
         self._carried = not blank(body.get("distribution"))
 
     @property
