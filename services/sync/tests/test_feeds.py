@@ -371,6 +371,38 @@ async def test_a_feed_file_holding_another_event_than_its_name_is_refused(
     )
 
 
+async def test_a_feed_event_whose_creator_is_blocklisted_is_skipped_once_downloaded(
+    world: World, static_feed: tuple[Path, str]
+) -> None:
+    _, headers = await _admin(world)
+    folder, url = static_feed
+    event_uuid, blocked = uuid.uuid4(), uuid.uuid4()
+    listed = {"name": "Listed", "uuid": str(uuid.uuid4())}  # what the manifest says
+    manifest = {
+        str(event_uuid): {"Orgc": listed, "Tag": [], "info": "Blocked", "timestamp": 1764547200}
+    }
+    event = {
+        "Event": {
+            "uuid": str(event_uuid),
+            "info": "Blocked",
+            "timestamp": "1764547200",
+            "Orgc": {"name": "Blocked", "uuid": str(blocked)},
+            "Attribute": [{"type": "domain", "value": "blocked.example.org"}],
+        }
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / f"{event_uuid}.json").write_text(json.dumps(event))  # fmt: skip
+    await world.query(
+        "INSERT INTO org_blocklists (org_uuid, created_at) VALUES ($1, now())", blocked
+    )
+    feed = await _feed(world, headers, url)
+
+    job = await _fetched(world, headers, feed["id"])
+
+    assert (job["status"], job["seen"], job["skipped"], job["failed"]) == ("done", 1, 1, 0)
+    assert not await world.query("SELECT 1 FROM events WHERE uuid = $1", event_uuid)
+
+
 async def test_the_schedule_starts_each_due_feed_once(world: World, fake: FakeMisp) -> None:
     _, headers = await _admin(world)
     feed = await _feed(world, headers, f"{fake.url}/feed", fetch_every_s=3600)
