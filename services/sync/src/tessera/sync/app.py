@@ -3,25 +3,60 @@ app, the CLI, the Alembic environment and the AsyncAPI document."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera.common import kit
 from tessera.common.http import problem_response
 from tessera.common.problems import Problem
+from tessera.common.runtime import ServiceRuntime
 from tessera.common.security import KeySource
 from tessera.sync import handlers, models
 from tessera.sync.api import ROUTERS
 from tessera.sync.crypto import KeyBox
 from tessera.sync.events import PUBLISHED
+from tessera.sync.service import feeds
 from tessera.sync.settings import Settings
 
 __all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _feed_schedule(app: FastAPI, runtime: ServiceRuntime) -> AsyncIterator[None]:
+    """Every ``SYNC__FEEDS_CHECK_EVERY_S``, start a fetch of each enabled feed whose
+    ``fetch_every_s`` has passed (every replica does; a feed is claimed by one of them)."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    every = settings.feeds_check_every_s
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await feeds.start_due_fetches(runtime.uow())
+            except Exception:  # the database away for a while: try again next time
+                log.exception("feeds_schedule_failed")
+
+    task = asyncio.create_task(loop()) if every else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
 
 SERVICE = kit.ServiceSpec(
     name="sync",
@@ -39,6 +74,7 @@ SERVICE = kit.ServiceSpec(
     publishes=PUBLISHED,
     consumer=handlers.consumer,
     routers=ROUTERS,
+    lifespan=_feed_schedule,
 )
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "ApiKeyRevoked",
     "EventPublished",
     "EventUpdated",
+    "FeedFetchRequested",
+    "FeedItemRequested",
     "MembershipGranted",
     "MembershipRevoked",
     "OrganisationCreated",
@@ -106,14 +108,33 @@ class PushItemRequested(Event):
     event_uuid: uuid.UUID
 
 
+class FeedFetchRequested(Event):
+    """A fetch of a MISP feed was asked for (a job, by a user or the schedule): its manifest
+    is read by whichever replica takes this."""
+
+    type: ClassVar[str] = "sync.feed_fetch.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    feed_id: int
+
+
+class FeedItemRequested(Event):
+    """One event of a feed fetch to download (``<uuid>.json``)."""
+
+    type: ClassVar[str] = "sync.feed_item.requested"
+    version: ClassVar[int] = 1
+
+    job_id: uuid.UUID
+    feed_id: int
+    event_uuid: uuid.UUID
+    feed_timestamp: int
+
+
 PUBLISHED: list[type[Event]] = [
-    EventPublished,
-    EventUpdated,
-    PullRequested,
-    PullItemRequested,
-    PushRequested,
-    PushItemRequested,
-]
+    EventPublished, EventUpdated, PullRequested, PullItemRequested, PushRequested,
+    PushItemRequested, FeedFetchRequested, FeedItemRequested,
+]  # fmt: skip
 
 
 # --- auth's events, as sync reads them ----------------------------------------------------------

@@ -1,5 +1,6 @@
 """The events the sync service handles: auth's, kept as a local projection; and the work it
-sends itself (pulls and pushes), which talks to remote servers with no transaction open."""
+sends itself (pulls, pushes, feed fetches), which talks to remote servers with no transaction
+open."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from tessera.common.consumers import Consumer
 from tessera.sync.events import (
     ApiKeyCreated,
     ApiKeyRevoked,
+    FeedFetchRequested,
+    FeedItemRequested,
     MembershipGranted,
     MembershipRevoked,
     OrganisationCreated,
@@ -18,7 +21,7 @@ from tessera.sync.events import (
     UserDeleted,
     UserRegistered,
 )
-from tessera.sync.service import projection, pull, push
+from tessera.sync.service import feeds, projection, pull, push
 
 __all__ = ["consumer"]
 
@@ -35,3 +38,5 @@ consumer.on(PullRequested, pull.run_pull, transaction=False)
 consumer.on(PullItemRequested, pull.pull_item, transaction=False)
 consumer.on(PushRequested, push.run_push, transaction=False)
 consumer.on(PushItemRequested, push.push_item, transaction=False)
+consumer.on(FeedFetchRequested, feeds.run_fetch, transaction=False)
+consumer.on(FeedItemRequested, feeds.feed_item, transaction=False)

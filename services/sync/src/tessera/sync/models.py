@@ -459,6 +459,9 @@ class Server(SyncTable, table=True):
 
 
 class Feed(SyncTable, table=True):
+    """A MISP feed (``source_format`` ``misp``: ``manifest.json`` and ``<uuid>.json``) fetched
+    over http(s): its headers are sealed at rest like servers' keys (they may carry one)."""
+
     __tablename__ = "feeds"
 
     id: int | None = _id()
@@ -474,16 +477,25 @@ class Feed(SyncTable, table=True):
     tag_id: int | None = _ref("sync.tags.id", nullable=True, cascade=False, index=False)
     source_format: str = _name(20, "misp")
     fixed_event: bool = _flag(False)
+    delta_merge: bool = _flag(False)
     publish: bool = _flag(False)
     override_ids: bool = _flag(False)
-    allow_private_addresses: bool = _flag(False)
-    headers: dict[str, str] = Field(
+    lookup_visible: bool = _flag(False)
+    caching_enabled: bool = _flag(False)
+    input_source: str = _name(20, "network")
+    settings: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
+    allow_private_addresses: bool = _flag(False)
+    headers: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """MISP's ``Name: value`` lines, sealed (``crypto.KeyBox``)"""
     manifest_etag: str | None = Field(default=None, max_length=255)
     fetch_every_s: int | None = Field(default=None, description="on a schedule when set")
     last_fetched_at: datetime | None = _when(nullable=True)
     orgc_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False, index=False)
+    org_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False, index=False)
+    """the organisation that holds what the feed brings in (its adder's)"""
+    created_at: datetime | None = _when(nullable=True)
 
 
 class EventBlocklist(SyncTable, table=True):

@@ -69,6 +69,16 @@ class Settings(ServiceSettings):
             "organisation to itself; unset, no server is internal"
         ),
     )
+    feeds_check_every_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often each replica starts the fetches of feeds that are due (0: never)",
+    )
+    feed_export_public: bool = Field(
+        default=False,
+        description="this instance's feed (/sync/feed/) without a key: published events of "
+        "distribution 3 to anyone who reaches it",
+    )
 
     @model_validator(mode="after")
     def _server_key_in_production(self) -> Settings:

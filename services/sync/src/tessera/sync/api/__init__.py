@@ -3,6 +3,8 @@ key)`` works), one module per resource; no SQL here."""
 
 from tessera.sync.api.attributes import router as attributes
 from tessera.sync.api.events import router as events
+from tessera.sync.api.feeds import export as feed_export
+from tessera.sync.api.feeds import router as feeds
 from tessera.sync.api.instance import router as instance
 from tessera.sync.api.search import router as search
 from tessera.sync.api.servers import router as servers
@@ -11,4 +13,4 @@ from tessera.sync.api.tags import router as tags
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = [instance, servers, events, attributes, tags, sightings, search]
+ROUTERS = [instance, servers, feeds, feed_export, events, attributes, tags, sightings, search]

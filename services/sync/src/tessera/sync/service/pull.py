@@ -24,7 +24,8 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +47,17 @@ from tessera.sync.viewer import Viewer
 from tessera.sync.wire import AttributeIn, EventIn, InvalidPayload, ObjectIn, parse_event
 from tessera.sync.wire.stream import batches, read_head
 
-__all__ = ["pull_item", "run_pull", "start_pull"]
+__all__ = [
+    "Download",
+    "PulledWriter",
+    "count_item",
+    "finish_job",
+    "ingest",
+    "keeps_distribution",
+    "pull_item",
+    "run_pull",
+    "start_pull",
+]
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -112,7 +123,7 @@ async def run_pull(uow: Handling, event: PullRequested) -> None:
         server = await exchange.server(conn, event.server_id)
         await uow.commit()
     if server is None:
-        await _finish(uow, event.job_id, error="the server was deleted")
+        await finish_job(uow, event.job_id, error="the server was deleted")
         return
     try:
         async with remote_for(server, keys) as remote:
@@ -125,13 +136,13 @@ async def run_pull(uow: Handling, event: PullRequested) -> None:
                     etag=server["index_etag"], filters=_index_filters(server)
                 )
                 if index.entries is None:
-                    await _finish(uow, event.job_id, seen=0, skipped=0, total=0)
+                    await finish_job(uow, event.job_id, seen=0, skipped=0, total=0)
                     log.info("pull_unchanged", job_id=str(event.job_id), server_id=server["id"])
                     return
                 entries = _entries(index.entries)
                 index_bytes, etag = index.bytes, index.etag
     except (FetchError, RemoteError, UnreadableKey) as exc:
-        await _finish(uow, event.job_id, error=f"index: {exc}"[:2000])
+        await finish_job(uow, event.job_id, error=f"index: {exc}"[:2000])
         return
     async with uow:
         if not await uow.claim():
@@ -180,7 +191,7 @@ def _entries(index: Sequence[Any]) -> list[tuple[uuid.UUID, int, uuid.UUID | Non
     return found
 
 
-async def _finish(uow: Handling, job_id: uuid.UUID, *, error: str | None = None,
+async def finish_job(uow: Handling, job_id: uuid.UUID, *, error: str | None = None,
                   **counts: int) -> None:  # fmt: skip
     async with uow:
         if not await uow.claim():
@@ -194,20 +205,49 @@ async def _finish(uow: Handling, job_id: uuid.UUID, *, error: str | None = None,
 
 
 async def pull_item(uow: Handling, event: PullItemRequested) -> None:
-    """Step 2: one event, downloaded (spooled to disk past ``SYNC__STREAM_EVENTS_OVER_BYTES``),
-    checked, rewritten as a pulled event, written; a large one a batch at a time."""
+    """Step 2: one event, downloaded from the server and written as a pulled event."""
     keys = uow.get(KeyBox)
     settings = uow.get(Settings)
-    started = time.perf_counter()
     async with uow.driver() as reader:
         server = await exchange.server(reader, event.server_id)
     if server is None:
-        await _count(uow, event.job_id, failed=1, error="the server was deleted")
+        await count_item(uow, event.job_id, failed=1, error="the server was deleted")
         return
+
+    @asynccontextmanager
+    async def download() -> AsyncIterator[AsyncIterable[bytes]]:
+        async with remote_for(server, keys) as remote, remote.event(str(event.event_uuid)) as body:
+            yield body
+
+    writer = PulledWriter(None, server, keep_distribution=keeps_distribution(server, settings))
+    await ingest(uow, job_id=event.job_id, event_uuid=event.event_uuid, download=download,
+                 writer=writer, source="pull")  # fmt: skip
+
+
+Download = Callable[[], AbstractAsyncContextManager[AsyncIterable[bytes]]]
+"""opens one event's body as a stream of bytes (a server's ``events/view``, a feed's
+``<uuid>.json``); raises FetchError, RemoteError or UnreadableKey"""
+
+
+async def ingest(
+    uow: Handling,
+    *,
+    job_id: uuid.UUID,
+    event_uuid: uuid.UUID,
+    download: Download,
+    writer: PulledWriter,
+    source: str,
+) -> bool:
+    """One event of a job, downloaded (spooled to disk past ``SYNC__STREAM_EVENTS_OVER_BYTES``),
+    checked, rewritten by ``writer``'s rules, written (a large one a batch at a time) and
+    counted in the job; False when it failed (counted as failed, with its reason). A
+    blocklisted event, or one whose creator is blocklisted, is counted as skipped."""
+    settings = uow.get(Settings)
+    started = time.perf_counter()
     spool = tempfile.SpooledTemporaryFile(max_size=settings.stream_events_over_bytes)  # noqa: SIM115
     try:
         size = 0
-        async with remote_for(server, keys) as remote, remote.event(str(event.event_uuid)) as body:
+        async with download() as body:
             async for chunk in body:
                 size += len(chunk)
                 spool.write(chunk)  # memory, or the page cache once rolled over to disk
@@ -215,40 +255,43 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
         large = size > settings.stream_events_over_bytes
         if large:
             head_payload = await anyio.to_thread.run_sync(read_head, spool)
+            writer.received(head_payload)
             head = await anyio.to_thread.run_sync(
                 lambda: parse_event(head_payload, drop_invalid=True)
             )
         else:
             spool.seek(0)
             payload = await anyio.to_thread.run_sync(json.loads, spool.read())
+            if not isinstance(payload, dict):
+                raise ValueError("the answer is not an event")
+            writer.received(payload)
             head = await anyio.to_thread.run_sync(lambda: parse_event(payload, drop_invalid=True))
     except (FetchError, RemoteError, UnreadableKey, ValueError, InvalidPayload,
             ijson.JSONError) as exc:  # fmt: skip
         spool.close()
-        log.warning("pull_item_failed", job_id=str(event.job_id), event_uuid=str(event.event_uuid),
+        log.warning(f"{source}_item_failed", job_id=str(job_id), event_uuid=str(event_uuid),
                     error=str(exc)[:300])  # fmt: skip
-        await _count(uow, event.job_id, failed=1, error=f"{event.event_uuid}: {exc}"[:2000])
-        return
+        await count_item(uow, job_id, failed=1, error=f"{event_uuid}: {exc}"[:2000])
+        return False
     parsed = time.perf_counter()
     written = 0
-    writer = PulledWriter(None, server, keep_distribution=keeps_distribution(server, settings))
     try:
         if await _refused(uow, head):
             # asked for by uuid, so the index's organisation filter never saw it
             async with uow:
                 if await uow.claim():
                     conn = await driver_in_transaction(uow.session)
-                    await exchange.count_job(conn, event.job_id, skipped=1, bytes_=size, now=_now())
+                    await exchange.count_job(conn, job_id, skipped=1, bytes_=size, now=_now())
                     await uow.commit()
-            log.info("pull_item_blocklisted", job_id=str(event.job_id),
-                     event_uuid=str(event.event_uuid))  # fmt: skip
-            return
+            log.info(f"{source}_item_blocklisted", job_id=str(job_id),
+                     event_uuid=str(event_uuid))  # fmt: skip
+            return True
         async with uow:
             await writer.settle_parties(await driver_in_transaction(uow.session), head)
             await uow.commit()
         async with uow:
             if not await uow.claim():
-                return  # written and counted by another delivery of this message
+                return True  # written and counted by another delivery of this message
             writer.conn = await driver_in_transaction(uow.session)
             if await writer.start(head):
                 if large:
@@ -256,16 +299,17 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
                 else:
                     written = await writer.write(head.attributes, head.objects)
                 await writer.finish(head)
-                _announce(uow, writer, head, server)
-            await exchange.count_job(writer.conn, event.job_id, fetched=1, bytes_=size, now=_now())
+                _announce(uow, writer, head, source)
+            await exchange.count_job(writer.conn, job_id, fetched=1, bytes_=size, now=_now())
             await uow.commit()
     finally:
         spool.close()
     done = time.perf_counter()
-    log.info("pull_item_done", job_id=str(event.job_id), event_uuid=str(event.event_uuid),
+    log.info(f"{source}_item_done", job_id=str(job_id), event_uuid=str(event_uuid),
              attributes=written, bytes=size, streamed=large, ms=_ms(done - started),
              download_ms=_ms(downloaded - started), parse_ms=_ms(parsed - downloaded),
              write_ms=_ms(done - parsed))  # fmt: skip
+    return True
 
 
 def keeps_distribution(server: dict[str, Any], settings: Settings) -> bool:
@@ -313,7 +357,7 @@ def _parse_part(payload: dict[str, Any]) -> EventIn:
     return parse_event(payload, drop_invalid=True)
 
 
-async def _count(uow: Handling, job_id: uuid.UUID, *, failed: int, error: str) -> None:
+async def count_item(uow: Handling, job_id: uuid.UUID, *, failed: int, error: str) -> None:
     async with uow:
         if not await uow.claim():
             return  # counted by another delivery of this message
@@ -325,7 +369,15 @@ async def _count(uow: Handling, job_id: uuid.UUID, *, failed: int, error: str) -
 class PulledWriter:
     """Writes one pulled event with MISP's rules, its parts given all at once or in batches:
     :meth:`start` (the event's own row; False when the local copy is as new or the uuid is
-    blocklisted), :meth:`write` as often as needed, :meth:`finish` (tags, counts)."""
+    blocklisted), :meth:`write` as often as needed, :meth:`finish` (tags, counts).
+
+    ``server`` is where the event comes from: its ``org_id`` holds it, its ``remote_org_id``
+    (else ``org_id``) created it when it names no creator. A feed's writer
+    (``service/feeds.py``) changes :meth:`_rewrite`, :meth:`_event_group`, :attr:`locked` and
+    :meth:`received` to apply the feed's rules instead."""
+
+    locked = True
+    """MISP locks what a pull brings in (only sync may change it); a feed's events are not"""
 
     def __init__(self, conn: Any, server: dict[str, Any], *, keep_distribution: bool) -> None:
         self.conn = conn
@@ -340,6 +392,15 @@ class PulledWriter:
         self._groups: dict[uuid.UUID, int] = {}
         self._seen: set[tuple[str, str, str, str]] = set()
         self._orgc_id = 0
+
+    def received(self, raw: Mapping[str, Any]) -> None:
+        """The event as it came (its head), before it is read: what a writer needs to know
+        of it that reading loses (whether it named a distribution at all)."""
+
+    def _event_group(self, event: EventIn) -> int | None:
+        """The local id of the sharing group the event is shared with (by the uuid of the
+        group it came with)."""
+        return self._groups.get(event.sharing_group.uuid) if event.sharing_group else None
 
     def _rewrite(self, part: Any) -> None:
         part.distribution = access.pulled_distribution(
@@ -394,11 +455,11 @@ class PulledWriter:
         if await conn.fetchval("SELECT 1 FROM event_blocklists WHERE event_uuid = $1", event.uuid):
             return False
         self._rewrite(event)
-        event.locked = True
+        event.locked = self.locked
         if not self._orgc_id:
             self._orgc_id = await self._creator(conn, event)
         await self._group(event)
-        event_sg = self._groups.get(event.sharing_group.uuid) if event.sharing_group else None
+        event_sg = self._event_group(event)
         if event.distribution == 4 and event_sg is None:
             event.distribution = access.received_distribution(4, sharing_group_resolved=False)
         self.event_id, self.created, previous = await store.upsert_event_row(
@@ -409,9 +470,15 @@ class PulledWriter:
             previous is not None and event.timestamp is not None and previous >= event.timestamp
         )
         written = self.created or not as_new
-        if written:  # MISP's pass-along: a push never sends it back to this server
-            await exchange.set_source_server(conn, self.event_id, server["id"])
+        if written and self.source_server_id is not None:
+            # MISP's pass-along: a push never sends it back to this server
+            await exchange.set_source_server(conn, self.event_id, self.source_server_id)
         return written
+
+    @property
+    def source_server_id(self) -> int | None:
+        """The server the event comes from (none for a feed's)."""
+        return int(self.server["id"])
 
     def _fresh(self, attributes: list[AttributeIn]) -> list[AttributeIn]:
         """MISP's duplicate rule across batches: one type, category and value per event."""
@@ -483,15 +550,14 @@ def _organisations(event: EventIn) -> list[Any]:
     return [org for org in found if org is not None and org.uuid is not None]
 
 
-def _announce(
-    uow: UnitOfWork, writer: PulledWriter, event: EventIn, server: dict[str, Any]
-) -> None:
+def _announce(uow: UnitOfWork, writer: PulledWriter, event: EventIn, source: str) -> None:
+    server = writer.server
     facts = {
         "event_id": writer.event_id, "event_uuid": event.uuid, "info": event.info[:2000],
         "orgc_uuid": event.orgc.uuid if event.orgc and event.orgc.uuid else server["org_uuid"],
         "org_uuid": server["org_uuid"], "distribution": min(event.distribution, 4),
         "timestamp": event.timestamp or int(time.time()),
-        "attribute_count": writer.attribute_count, "source": "pull",
+        "attribute_count": writer.attribute_count, "source": source,
     }  # fmt: skip
     kind = EventPublished if event.published else EventUpdated
     uow.publish(kind(**facts), subject=str(event.uuid))
