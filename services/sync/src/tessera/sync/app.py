@@ -13,7 +13,7 @@ from tessera.common import kit
 from tessera.common.http import problem_response
 from tessera.common.problems import Problem
 from tessera.common.security import KeySource
-from tessera.sync import handlers, models
+from tessera.sync import commands, handlers, models
 from tessera.sync.api import ROUTERS
 from tessera.sync.crypto import KeyBox
 from tessera.sync.events import PUBLISHED
@@ -39,6 +39,7 @@ SERVICE = kit.ServiceSpec(
     publishes=PUBLISHED,
     consumer=handlers.consumer,
     routers=ROUTERS,
+    commands=commands.add_commands,
 )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "job",
     "pull_candidates",
     "server",
+    "server_ids_named",
     "servers_page",
     "set_job",
     "set_server_etag",
@@ -70,6 +71,12 @@ async def server(conn: Conn, server_id: int) -> dict[str, Any] | None:
         server_id,
     )
     return _decoded(row)
+
+
+async def server_ids_named(conn: Conn, name: str) -> list[int]:
+    """The ids of the servers called ``name`` (names are not unique, as in MISP)."""
+    rows = await conn.fetch("SELECT id FROM servers WHERE name = $1 ORDER BY id", name)
+    return [int(r["id"]) for r in rows]
 
 
 async def servers_page(conn: Conn, *, limit: int, offset: int) -> list[dict[str, Any]]:

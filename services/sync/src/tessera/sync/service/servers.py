@@ -15,7 +15,14 @@ from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.remote import Remote, RemoteError
 from tessera.sync.viewer import Viewer
 
-__all__ = ["ServerNotFound", "add_server", "list_servers", "remote_for", "test_connection"]
+__all__ = [
+    "ServerNotFound",
+    "add_server",
+    "list_servers",
+    "remote_for",
+    "server_called",
+    "test_connection",
+]
 
 
 class SiteAdminOnly(Problem):
@@ -82,6 +89,24 @@ async def server_for(uow: UnitOfWork, server_id: int) -> dict[str, Any]:
         found = await exchange.server(conn, server_id)
     if found is None:
         raise ServerNotFound()
+    return found
+
+
+async def server_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
+    """The server ``ref`` names: its id, else its name, which must be one server's (MISP's
+    names are not unique). For operators (the CLI), who know their servers by name."""
+    async with uow.driver() as conn:
+        if ref.isascii() and ref.isdigit() and int(ref) < 2**62:
+            found = await exchange.server(conn, int(ref))
+            if found is not None:
+                return found
+        ids = await exchange.server_ids_named(conn, ref)
+        if len(ids) > 1:
+            listed = ", ".join(str(i) for i in ids)
+            raise ServerNotFound(f"{len(ids)} servers are called {ref!r} (ids {listed}): give one")
+        found = await exchange.server(conn, ids[0]) if ids else None
+    if found is None:
+        raise ServerNotFound(f"no server has the id or the name {ref!r}")
     return found
 
 
