@@ -19,7 +19,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tessera.common.testing.broker import eventually
-from tessera.sync.commands import BarView, add_commands
+from tessera.sync.commands import add_commands
+from tessera.sync.progress import BarView
 from tessera.sync.settings import Settings
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
@@ -127,25 +128,75 @@ async def test_pull_without_waiting_prints_the_job_and_the_service_runs_it(
     assert job["fetched"] == 6
 
 
+async def test_a_pull_whose_index_cannot_be_read_exits_1_with_the_jobs_error(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    server = await _server(world, fake, url="http://127.0.0.1:1")  # nothing listens there
+
+    result = await _run(sync_cli, "pull", server["name"], "--interval", "0.1")
+
+    assert result.exit_code == 1, result.output
+    job_id = uuid.UUID(result.stdout.strip())
+    assert f"job {job_id} failed: index: " in result.stderr
+    [job] = await world.query("SELECT status, error FROM jobs WHERE id = $1", job_id)
+    assert job["status"] == "failed"
+    assert job["error"] in result.stderr
+
+
 async def test_pull_starts_nothing_for_an_unknown_server_or_one_that_does_not_pull(
     world: World, fake: FakeMisp, sync_cli: typer.Typer
 ) -> None:
     no_pull = await _server(world, fake, pull=False)
+    twice = f"twice-{uuid.uuid4().hex[:8]}"
+    await _server(world, fake, name=twice)
+    await _server(world, fake, name=twice)
     jobs_before = await world.query("SELECT count(*) AS n FROM jobs")
 
     unknown = await _run(sync_cli, "pull", f"nothing-{uuid.uuid4().hex}")
     unknown_id = await _run(sync_cli, "pull", str(2**40))
+    ambiguous = await _run(sync_cli, "pull", twice)
     disabled = await _run(sync_cli, "pull", no_pull["name"])
 
     assert unknown.exit_code == 2
     assert "no server has the id or the name" in unknown.stderr
     assert unknown_id.exit_code == 2
+    assert ambiguous.exit_code == 2
+    assert f"2 servers are called '{twice}'" in ambiguous.stderr
     assert disabled.exit_code == 2
     assert "pulling off" in disabled.stderr
     assert not unknown.stdout
     assert not disabled.stdout
     jobs_after = await world.query("SELECT count(*) AS n FROM jobs")
     assert jobs_after[0]["n"] == jobs_before[0]["n"]
+
+
+async def test_jobs_lists_the_latest_and_job_shows_or_follows_one(
+    world: World, sync_cli: typer.Typer
+) -> None:
+    # a job nobody runs: no server, no outbox row (as when the service is not running)
+    waiting = uuid.uuid4()
+    await world.query(
+        "INSERT INTO jobs (id, kind, status, created_at) VALUES ($1, 'pull', 'queued', now())",
+        waiting,
+    )
+
+    listed = await _run(sync_cli, "jobs", "--json", "--limit", "50")
+    table = await _run(sync_cli, "jobs")
+    shown = await _run(sync_cli, "job", str(waiting), "--json")
+    followed = await _run(sync_cli, "job", str(waiting), "--wait", "--timeout", "0.3")
+    unknown = await _run(sync_cli, "job", str(uuid.uuid4()))
+
+    assert listed.exit_code == 0, listed.output
+    assert str(waiting) in [job["id"] for job in json.loads(listed.stdout)]
+    assert table.exit_code == 0, table.output
+    assert "sync jobs: the latest" in table.stdout
+    assert shown.exit_code == 0, shown.output
+    job = json.loads(shown.stdout)
+    assert (job["id"], job["status"], job["total"]) == (str(waiting), "queued", None)
+    assert followed.exit_code == 3
+    assert "still queued" in followed.stderr
+    assert "must be running" in followed.stderr
+    assert unknown.exit_code == 2
 
 
 def test_the_command_is_part_of_tessera_sync_and_says_the_service_must_run() -> None:

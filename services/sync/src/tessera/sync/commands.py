@@ -1,5 +1,5 @@
 """Sync's own commands of ``tessera-sync`` (the kit adds those every service has): ``pull`` a
-server and follow its job; ``jobs`` and ``job`` to look at jobs.
+server and follow its job; ``jobs`` lists the latest jobs, ``job`` shows (or follows) one.
 
 They act as an operator on the service's host does: with the service's settings and its
 database, as a site admin, and no user. ``pull`` writes the job and its
@@ -18,47 +18,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.table import Table
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tessera.common.db import UnitOfWork, create_engine
 from tessera.common.messaging import Outbox
 from tessera.sync import exchange, models
+from tessera.sync.progress import (
+    SERVICE_NOTE,
+    accounted_for,
+    err,
+    follow,
+    job_out,
+    out,
+    settled,
+    view_for,
+)
 from tessera.sync.service.pull import PullDisabled, queue_pull
 from tessera.sync.service.servers import ServerNotFound, server_called
 from tessera.sync.settings import Settings
 
-__all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "add_commands", "follow", "job_out"]
+__all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "add_commands"]
 
-FINISHED = ("done", "failed")
 EXIT_FAILED = 1
 """the job failed (its server or its index could not be read)"""
 EXIT_NOT_STARTED = 2
 """no such server or job, or the server's pull flag is off: nothing was started"""
 EXIT_TIMEOUT = 3
 """``--timeout`` passed before the job finished (it goes on)"""
-QUEUED_HINT_AFTER_S = 10.0
-
-_SERVICE_NOTE = (
-    "The sync service must be running (on any host with the same database and broker) for a "
-    "job to advance: it publishes and runs the pull, this command only follows the job."
-)
 
 _PULL_HELP = (
     "Pull from a remote server (its id or name) as `servers/pull` does, then follow the job "
@@ -69,12 +63,18 @@ _PULL_HELP = (
     "`tessera-sync job ID --wait`)."
 )
 
+_JOB_HELP = (
+    "Show one job (a pull's, push's or feed fetch's): its status and progress, as "
+    "`GET /sync/jobs/{id}` answers. With --wait, follow it as `pull` does, with the same exit "
+    "codes; exit 2 when there is no such job."
+)
+
 
 def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) -> None:
     """Add sync's own commands to ``cli`` (``ServiceSpec.commands``); ``settings`` makes the
     settings (the environment's; tests pass their own)."""
 
-    @cli.command("pull", help=f"{_PULL_HELP}\n\n{_SERVICE_NOTE}")
+    @cli.command("pull", help=f"{_PULL_HELP}\n\n{SERVICE_NOTE}")
     def pull_command(
         server: Annotated[str, typer.Argument(metavar="SERVER", help="the server's id or name")],
         event: Annotated[
@@ -100,23 +100,99 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
         )  # fmt: skip
         raise typer.Exit(code)
 
+    @cli.command("jobs")
+    def jobs_command(
+        limit: Annotated[int, typer.Option(min=1, max=1000, help="how many")] = 20,
+        as_json: Annotated[bool, typer.Option("--json", help="a JSON array on stdout")] = False,
+    ) -> None:
+        """The latest pull, push and feed jobs, newest first, with their progress."""
+        rows = asyncio.run(_recent(settings(), limit=limit))
+        if as_json:
+            out(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"sync jobs: the latest {len(rows)}")
+        for column in ("id", "kind", "server", "status", "done", "fetched", "skipped",
+                       "failed", "bytes", "created", "finished"):  # fmt: skip
+            table.add_column(column, no_wrap=column == "id")
+        for job in rows:
+            of = accounted_for(job)
+            server = f"{job['server_id']} {job['server_name'] or ''}" if job["server_id"] else "-"
+            table.add_row(
+                job["id"], job["kind"], server.strip(), job["status"],
+                f"{settled(job)}/{of if of is not None else '?'}", str(job["fetched"]),
+                str(job["skipped"]), str(job["failed"]), decimal(job["bytes"]),
+                _when(job["created_at"]), _when(job["finished_at"]),
+            )  # fmt: skip
+        Console().print(table)
+
+    @cli.command("job", help=f"{_JOB_HELP}\n\n{SERVICE_NOTE}")
+    def job_command(
+        job_id: Annotated[uuid.UUID, typer.Argument(metavar="ID", help="the job's id")],
+        wait: Annotated[
+            bool, typer.Option("--wait", help="follow it until it is done, as pull does")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the job as JSON (lines, with --wait) on stdout")
+        ] = False,
+        timeout: Annotated[
+            float | None,
+            typer.Option(min=0, help="with --wait: stop following after this many seconds"),
+        ] = None,
+        interval: Annotated[
+            float, typer.Option(min=0.05, help="seconds between two looks at the job")
+        ] = 0.5,
+    ) -> None:
+        code = _run(
+            _job(settings(), job_id, wait=wait, as_json=as_json, give_up_after=timeout,
+                 interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
 
 def _run(work: Any) -> int:
     try:
         return int(asyncio.run(work))
     except KeyboardInterrupt:
-        _err("stopped following; the job goes on")
+        err("stopped following; the job goes on")
         return 130
 
 
-def _err(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
+async def _recent(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
+    async with _unit_of_work(settings) as uow, uow.driver() as conn:
+        return [job_out(row) for row in await exchange.recent_jobs(conn, limit=limit)]
 
 
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+async def _job(
+    settings: Settings,
+    job_id: uuid.UUID,
+    *,
+    wait: bool,
+    as_json: bool,
+    give_up_after: float | None,
+    interval: float,
+) -> int:
+    async with _unit_of_work(settings) as uow:
+        async with uow.driver() as conn:
+            row = await exchange.job(conn, job_id)
+        if row is None:
+            err(f"no job {job_id}")
+            return EXIT_NOT_STARTED
+        if wait:
+            return await _follow_to_end(
+                uow, job_id, as_json=as_json, give_up_after=give_up_after, interval=interval
+            )
+    job = job_out(row)
+    if as_json:
+        out(json.dumps(job))
+    else:
+        width = max(len(key) for key in job)
+        for key, value in job.items():
+            out(f"{key:<{width}}  {'-' if value is None else value}")
+    return 0
+
+
+def _when(value: str | None) -> str:
+    return "-" if value is None else value[:19].replace("T", " ")
 
 
 @contextlib.asynccontextmanager
@@ -145,23 +221,23 @@ async def _pull(
         try:
             server = await server_called(uow, ref)
         except ServerNotFound as exc:
-            _err(str(exc))
+            err(str(exc))
             return EXIT_NOT_STARTED
         try:
             job_id = await queue_pull(uow, server["id"], event_uuid=event_uuid, requested_by=None)
         except PullDisabled:
-            _err(f"server {server['id']} ({server['name']}) has pulling off: set its pull flag")
+            err(f"server {server['id']} ({server['name']}) has pulling off: set its pull flag")
             return EXIT_NOT_STARTED
         if not wait:
             if as_json:
                 async with uow.driver() as conn:
-                    _out(json.dumps(job_out(await exchange.job(conn, job_id))))
+                    out(json.dumps(job_out(await exchange.job(conn, job_id))))
             else:
-                _out(str(job_id))
+                out(str(job_id))
             return 0
         if not as_json:
-            _out(str(job_id))
-        _err(f"pulling from server {server['id']} ({server['name']}): job {job_id}")
+            out(str(job_id))
+        err(f"pulling from server {server['id']} ({server['name']}): job {job_id}")
         return await _follow_to_end(
             uow, job_id, as_json=as_json, give_up_after=give_up_after, interval=interval
         )
@@ -176,165 +252,26 @@ async def _follow_to_end(
     interval: float,
 ) -> int:
     """Follow the job, then say how it ended; the command's exit code."""
-    view = _view(as_json)
+    view = view_for(as_json)
     try:
         job = await follow(uow, job_id, view, give_up_after=give_up_after, interval=interval)
     finally:
         view.close()
     counts = (
-        f"{_done(job)}/{_of(job) if _of(job) is not None else '?'} "
+        f"{settled(job)}/{accounted_for(job) if accounted_for(job) is not None else '?'} "
         f"(fetched {job['fetched']}, skipped {job['skipped']}, failed {job['failed']}, "
         f"{decimal(job['bytes'])})"
     )
     if job["status"] == "done":
-        _err(f"job {job_id} done: {counts}")
+        err(f"job {job_id} done: {counts}")
         if job["failed"] and job["error"]:
-            _err(f"last error: {job['error']}")
+            err(f"last error: {job['error']}")
         return 0
     if job["status"] == "failed":
-        _err(f"job {job_id} failed: {job['error']}")
+        err(f"job {job_id} failed: {job['error']}")
         return EXIT_FAILED
-    _err(
+    err(
         f"job {job_id} is still {job['status']} after {give_up_after:g} s: {counts}. "
-        f"{_SERVICE_NOTE} Look at it again with: tessera-sync job {job_id} --wait"
+        f"{SERVICE_NOTE} Look at it again with: tessera-sync job {job_id} --wait"
     )
     return EXIT_TIMEOUT
-
-
-class View(Protocol):
-    """Where a followed job is shown."""
-
-    def show(self, job: dict[str, Any]) -> None: ...
-
-    def say(self, message: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-async def follow(
-    uow: UnitOfWork,
-    job_id: uuid.UUID,
-    view: View,
-    *,
-    give_up_after: float | None = None,
-    interval: float = 0.5,
-) -> dict[str, Any]:
-    """Look at the job's row every ``interval`` seconds, showing each change, until it is done
-    or failed; after ``give_up_after`` seconds, its row as it is then (unfinished). Each look is one
-    read on its own, so no transaction is held open while waiting."""
-    started = time.monotonic()
-    hinted = False
-    last: dict[str, Any] | None = None
-    while True:
-        async with uow.driver() as conn:
-            row = await exchange.job(conn, job_id)
-        if row is None:
-            raise LookupError(f"job {job_id} is gone")
-        job = job_out(row)
-        if job != last:
-            view.show(job)
-            last = job
-        waited = time.monotonic() - started
-        if job["status"] in FINISHED or (give_up_after is not None and waited >= give_up_after):
-            return job
-        if job["status"] == "queued" and not hinted and waited >= QUEUED_HINT_AFTER_S:
-            view.say(f"still queued after {waited:.0f} s. {_SERVICE_NOTE}")
-            hinted = True
-        pause = interval if give_up_after is None else min(interval, give_up_after - waited)
-        await asyncio.sleep(max(pause, 0.0))
-
-
-def job_out(row: Any) -> dict[str, Any]:
-    """A job row in the shape ``GET /sync/jobs/{id}`` answers, JSON-ready."""
-    return {key: _plain(value) for key, value in dict(row).items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _of(job: dict[str, Any]) -> int | None:
-    """What the job accounts for: every entry of the remote's index (``seen``), known once
-    the index is read (``total``, the events to download, is set then)."""
-    return None if job["total"] is None else int(job["seen"])
-
-
-def _done(job: dict[str, Any]) -> int:
-    return int(job["skipped"]) + int(job["fetched"]) + int(job["failed"])
-
-
-def _view(as_json: bool) -> View:
-    if as_json:
-        return JsonView()
-    console = Console(stderr=True)
-    return BarView(console) if console.is_terminal else LinesView()
-
-
-class BarView:
-    """A progress bar: entries accounted for (skipped, fetched or failed) out of the entries
-    of the remote's index; it pulses until the index is read."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description:<8}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "fetched {task.fields[fetched]}  skipped {task.fields[skipped]}  "
-                "failed {task.fields[failed]}  {task.fields[size]}"
-            ),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "queued", total=None, fetched=0, skipped=0, failed=0, size=decimal(0)
-        )
-
-    def show(self, job: dict[str, Any]) -> None:
-        self.progress.update(
-            self.task, description=job["status"], total=_of(job), completed=_done(job),
-            fetched=job["fetched"], skipped=job["skipped"], failed=job["failed"],
-            size=decimal(job["bytes"]),
-        )  # fmt: skip
-
-    def say(self, message: str) -> None:
-        self.progress.console.print(message, markup=False, highlight=False)
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-class LinesView:
-    """One plain line on stderr per change of the job (logs, CI, pipes)."""
-
-    def show(self, job: dict[str, Any]) -> None:
-        of = _of(job)
-        _err(
-            f"{job['status']}: {_done(job)}/{of if of is not None else '?'} "
-            f"fetched {job['fetched']} skipped {job['skipped']} failed {job['failed']} "
-            f"bytes {job['bytes']}"
-        )
-
-    def say(self, message: str) -> None:
-        _err(message)
-
-    def close(self) -> None:
-        pass
-
-
-class JsonView:
-    """The job as one JSON line on stdout per change; the last line is its final state."""
-
-    def show(self, job: dict[str, Any]) -> None:
-        _out(json.dumps(job))
-
-    def say(self, message: str) -> None:
-        _err(message)
-
-    def close(self) -> None:
-        pass

@@ -15,6 +15,7 @@ __all__ = [
     "insert_server",
     "job",
     "pull_candidates",
+    "recent_jobs",
     "server",
     "server_ids_named",
     "servers_page",
@@ -114,6 +115,18 @@ _JOB = (
 
 async def job(conn: Conn, job_id: UUID) -> Any:
     return await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)  # noqa: S608
+
+
+async def recent_jobs(conn: Conn, *, limit: int) -> list[Any]:
+    """The latest jobs, newest first, each with its server's name (None for a feed's)."""
+    columns = ", ".join(f"j.{name}" for name in _JOB.split(", "))
+    return list(
+        await conn.fetch(
+            f"SELECT {columns}, s.name AS server_name FROM jobs j "  # noqa: S608
+            "LEFT JOIN servers s ON s.id = j.server_id ORDER BY j.created_at DESC LIMIT $1",
+            limit,
+        )
+    )
 
 
 async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:
