@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
@@ -105,25 +106,28 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
         limit: Annotated[int, typer.Option(min=1, max=1000, help="how many")] = 20,
         as_json: Annotated[bool, typer.Option("--json", help="a JSON array on stdout")] = False,
     ) -> None:
-        """The latest pull, push and feed jobs, newest first, with their progress."""
+        """The latest pull, push and feed jobs, newest first, with their progress (done: the
+        index's entries skipped, fetched or failed, of those seen; `job ID` shows the rest)."""
         rows = asyncio.run(_recent(settings(), limit=limit))
         if as_json:
             out(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"sync jobs: the latest {len(rows)}")
-        for column in ("id", "kind", "server", "status", "done", "fetched", "skipped",
-                       "failed", "bytes", "created", "finished"):  # fmt: skip
-            table.add_column(column, no_wrap=column == "id")
+        table = Table(title=f"sync jobs: the latest {len(rows)}", box=box.SIMPLE_HEAD)
+        for column in ("id", "kind", "server", "status", "done", "failed", "bytes", "created"):
+            table.add_column(column, no_wrap=True)
         for job in rows:
             of = accounted_for(job)
             server = f"{job['server_id']} {job['server_name'] or ''}" if job["server_id"] else "-"
             table.add_row(
-                job["id"], job["kind"], server.strip(), job["status"],
-                f"{settled(job)}/{of if of is not None else '?'}", str(job["fetched"]),
-                str(job["skipped"]), str(job["failed"]), decimal(job["bytes"]),
-                _when(job["created_at"]), _when(job["finished_at"]),
+                job["id"], job["kind"], server.strip()[:24], job["status"],
+                f"{settled(job)}/{of if of is not None else '?'}", str(job["failed"]),
+                decimal(job["bytes"]), _when(job["created_at"]),
             )  # fmt: skip
-        Console().print(table)
+        console = Console()
+        # whole rows, never columns dropped to fit: a pipe or a log gets them at full width,
+        # a narrow terminal wraps them
+        width = max(console.width, 112) if console.is_terminal else 200
+        Console(width=width).print(table)
 
     @cli.command("job", help=f"{_JOB_HELP}\n\n{SERVICE_NOTE}")
     def job_command(
@@ -192,7 +196,8 @@ async def _job(
 
 
 def _when(value: str | None) -> str:
-    return "-" if value is None else value[:19].replace("T", " ")
+    """``2026-12-05T10:25:04.98+00:00`` as ``12-05 10:25:04`` (UTC, as stored)."""
+    return "-" if value is None else value[5:19].replace("T", " ")
 
 
 @contextlib.asynccontextmanager
