@@ -18,7 +18,7 @@ from tessera.common.http import problem_response
 from tessera.common.problems import Problem
 from tessera.common.runtime import ServiceRuntime
 from tessera.common.security import KeySource
-from tessera.sync import handlers, models
+from tessera.sync import commands, handlers, models
 from tessera.sync.api import ROUTERS
 from tessera.sync.crypto import KeyBox
 from tessera.sync.events import PUBLISHED
@@ -75,6 +75,7 @@ SERVICE = kit.ServiceSpec(
     consumer=handlers.consumer,
     routers=ROUTERS,
     lifespan=_feed_schedule,
+    commands=commands.add_commands,
 )
 
 

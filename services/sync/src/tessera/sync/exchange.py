@@ -16,7 +16,9 @@ __all__ = [
     "job",
     "pull_candidates",
     "push_candidates",
+    "recent_jobs",
     "server",
+    "server_ids_named",
     "servers_page",
     "set_job",
     "set_server_etag",
@@ -74,6 +76,12 @@ async def server(conn: Conn, server_id: int) -> dict[str, Any] | None:
     return _decoded(row)
 
 
+async def server_ids_named(conn: Conn, name: str) -> list[int]:
+    """The ids of the servers called ``name`` (names are not unique, as in MISP)."""
+    rows = await conn.fetch("SELECT id FROM servers WHERE name = $1 ORDER BY id", name)
+    return [int(r["id"]) for r in rows]
+
+
 async def servers_page(conn: Conn, *, limit: int, offset: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {_SERVER} FROM servers s JOIN organisations o ON o.id = s.org_id "  # noqa: S608
@@ -109,6 +117,18 @@ _JOB = (
 
 async def job(conn: Conn, job_id: UUID) -> Any:
     return await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)  # noqa: S608
+
+
+async def recent_jobs(conn: Conn, *, limit: int) -> list[Any]:
+    """The latest jobs, newest first, each with its server's name (None for a feed's)."""
+    columns = ", ".join(f"j.{name}" for name in _JOB.split(", "))
+    return list(
+        await conn.fetch(
+            f"SELECT {columns}, s.name AS server_name FROM jobs j "  # noqa: S608
+            "LEFT JOIN servers s ON s.id = j.server_id ORDER BY j.created_at DESC LIMIT $1",
+            limit,
+        )
+    )
 
 
 async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:

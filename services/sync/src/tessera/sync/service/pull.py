@@ -49,12 +49,14 @@ from tessera.sync.wire.stream import batches, read_head
 
 __all__ = [
     "Download",
+    "PullDisabled",
     "PulledWriter",
     "count_item",
     "finish_job",
     "ingest",
     "keeps_distribution",
     "pull_item",
+    "queue_pull",
     "run_pull",
     "start_pull",
 ]
@@ -75,8 +77,21 @@ def _now() -> datetime:
 async def start_pull(
     uow: UnitOfWork, server_id: int, viewer: Viewer, *, event_uuid: uuid.UUID | None = None
 ) -> uuid.UUID:
-    """Queue a pull (of everything, or of one event): its job's id, at once."""
+    """Queue a pull (of everything, or of one event) for a site admin: its job's id, at once."""
     require_site_admin(viewer)
+    return await queue_pull(uow, server_id, event_uuid=event_uuid, requested_by=viewer.user_uuid)
+
+
+async def queue_pull(
+    uow: UnitOfWork,
+    server_id: int,
+    *,
+    event_uuid: uuid.UUID | None = None,
+    requested_by: uuid.UUID | None,
+) -> uuid.UUID:
+    """The pull's job and its ``sync.pull.requested``, in one transaction; the caller has
+    checked who may (:func:`start_pull` for a user; ``tessera-sync pull`` is an operator with
+    the service's database, ``requested_by`` None). A running service's relay sends it on."""
     server = await server_for(uow, server_id)
     if not server["pull"]:
         raise PullDisabled()
@@ -85,7 +100,7 @@ async def start_pull(
         conn = await driver_in_transaction(uow.session)
         await exchange.insert_job(conn, {
             "id": job_id, "kind": "pull", "server_id": server_id, "event_uuid": event_uuid,
-            "requested_by": viewer.user_uuid, "now": _now(),
+            "requested_by": requested_by, "now": _now(),
         })  # fmt: skip
         uow.publish(
             PullRequested(job_id=job_id, server_id=server_id, event_uuid=event_uuid),

@@ -21,6 +21,7 @@ __all__ = [
     "event_uuid_of",
     "list_servers",
     "remote_for",
+    "server_called",
     "test_connection",
 ]
 
@@ -102,6 +103,24 @@ async def event_uuid_of(uow: UnitOfWork, ident: str) -> UUID | None:
         except ValueError:
             return None
         return await conn.fetchval("SELECT uuid FROM events WHERE uuid = $1", found)
+
+
+async def server_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
+    """The server ``ref`` names: its id, else its name, which must be one server's (MISP's
+    names are not unique). For operators (the CLI), who know their servers by name."""
+    async with uow.driver() as conn:
+        if ref.isascii() and ref.isdigit() and int(ref) < 2**62:
+            found = await exchange.server(conn, int(ref))
+            if found is not None:
+                return found
+        ids = await exchange.server_ids_named(conn, ref)
+        if len(ids) > 1:
+            listed = ", ".join(str(i) for i in ids)
+            raise ServerNotFound(f"{len(ids)} servers are called {ref!r} (ids {listed}): give one")
+        found = await exchange.server(conn, ids[0]) if ids else None
+    if found is None:
+        raise ServerNotFound(f"no server has the id or the name {ref!r}")
+    return found
 
 
 def remote_for(server: dict[str, Any], keys: KeyBox) -> Remote:

@@ -1,0 +1,282 @@
+"""Sync's own commands of ``tessera-sync`` (the kit adds those every service has): ``pull`` a
+server and follow its job; ``jobs`` lists the latest jobs, ``job`` shows (or follows) one.
+
+They act as an operator on the service's host does: with the service's settings and its
+database, as a site admin, and no user. ``pull`` writes the job and its
+``sync.pull.requested`` in one transaction, as ``GET /sync/servers/pull/{id}`` does
+(:func:`~tessera.sync.service.pull.queue_pull`); the running sync service — on any host that
+reaches the same database and broker — publishes that message and runs the pull. The command
+itself needs only the database: it follows the job's row.
+
+Output: stdout carries the job's id (or with ``--json`` the job as JSON lines, one per change,
+in the shape of ``GET /sync/jobs/{id}``), so scripts read it; the progress bar (plain lines
+when stderr is no terminal) and the messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from tessera.common.db import UnitOfWork, create_engine
+from tessera.common.messaging import Outbox
+from tessera.sync import exchange, models
+from tessera.sync.progress import (
+    SERVICE_NOTE,
+    accounted_for,
+    err,
+    follow,
+    job_out,
+    out,
+    settled,
+    view_for,
+)
+from tessera.sync.service.pull import PullDisabled, queue_pull
+from tessera.sync.service.servers import ServerNotFound, server_called
+from tessera.sync.settings import Settings
+
+__all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "add_commands"]
+
+EXIT_FAILED = 1
+"""the job failed (its server or its index could not be read)"""
+EXIT_NOT_STARTED = 2
+"""no such server or job, or the server's pull flag is off: nothing was started"""
+EXIT_TIMEOUT = 3
+"""``--timeout`` passed before the job finished (it goes on)"""
+
+_PULL_HELP = (
+    "Pull from a remote server (its id or name) as `servers/pull` does, then follow the job "
+    "with a progress bar until it is done.\n\n"
+    "Prints the job's id first (stdout). Exit 0 when the job is done (some events may have "
+    "failed: see `failed` and `error`), 1 when it failed, 2 when nothing was started (no such "
+    "server, or its pull flag is off), 3 when --timeout passed first (the job goes on: "
+    "`tessera-sync job ID --wait`)."
+)
+
+_JOB_HELP = (
+    "Show one job (a pull's, push's or feed fetch's): its status and progress, as "
+    "`GET /sync/jobs/{id}` answers. With --wait, follow it as `pull` does, with the same exit "
+    "codes; exit 2 when there is no such job."
+)
+
+
+def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) -> None:
+    """Add sync's own commands to ``cli`` (``ServiceSpec.commands``); ``settings`` makes the
+    settings (the environment's; tests pass their own)."""
+
+    @cli.command("pull", help=f"{_PULL_HELP}\n\n{SERVICE_NOTE}")
+    def pull_command(
+        server: Annotated[str, typer.Argument(metavar="SERVER", help="the server's id or name")],
+        event: Annotated[
+            uuid.UUID | None, typer.Option("--event", help="pull only this event (its uuid)")
+        ] = None,
+        no_wait: Annotated[
+            bool, typer.Option("--no-wait", help="print the job's id and return at once")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the job as JSON lines on stdout, one per change")
+        ] = False,
+        timeout: Annotated[
+            float | None,
+            typer.Option(min=0, help="stop following after this many seconds (exit 3)"),
+        ] = None,
+        interval: Annotated[
+            float, typer.Option(min=0.05, help="seconds between two looks at the job")
+        ] = 0.5,
+    ) -> None:
+        code = _run(
+            _pull(settings(), server, event_uuid=event, wait=not no_wait, as_json=as_json,
+                  give_up_after=timeout, interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
+    @cli.command("jobs")
+    def jobs_command(
+        limit: Annotated[int, typer.Option(min=1, max=1000, help="how many")] = 20,
+        as_json: Annotated[bool, typer.Option("--json", help="a JSON array on stdout")] = False,
+    ) -> None:
+        """The latest pull, push and feed jobs, newest first, with their progress (done: the
+        index's entries skipped, fetched or failed, of those seen; `job ID` shows the rest)."""
+        rows = asyncio.run(_recent(settings(), limit=limit))
+        if as_json:
+            out(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"sync jobs: the latest {len(rows)}", box=box.SIMPLE_HEAD)
+        for column in ("id", "kind", "server", "status", "done", "failed", "bytes", "created"):
+            table.add_column(column, no_wrap=True)
+        for job in rows:
+            of = accounted_for(job)
+            server = f"{job['server_id']} {job['server_name'] or ''}" if job["server_id"] else "-"
+            table.add_row(
+                job["id"], job["kind"], server.strip()[:24], job["status"],
+                f"{settled(job)}/{of if of is not None else '?'}", str(job["failed"]),
+                decimal(job["bytes"]), _when(job["created_at"]),
+            )  # fmt: skip
+        console = Console()
+        # whole rows, never columns dropped to fit: a pipe or a log gets them at full width,
+        # a narrow terminal wraps them
+        width = max(console.width, 112) if console.is_terminal else 200
+        Console(width=width).print(table)
+
+    @cli.command("job", help=f"{_JOB_HELP}\n\n{SERVICE_NOTE}")
+    def job_command(
+        job_id: Annotated[uuid.UUID, typer.Argument(metavar="ID", help="the job's id")],
+        wait: Annotated[
+            bool, typer.Option("--wait", help="follow it until it is done, as pull does")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the job as JSON (lines, with --wait) on stdout")
+        ] = False,
+        timeout: Annotated[
+            float | None,
+            typer.Option(min=0, help="with --wait: stop following after this many seconds"),
+        ] = None,
+        interval: Annotated[
+            float, typer.Option(min=0.05, help="seconds between two looks at the job")
+        ] = 0.5,
+    ) -> None:
+        code = _run(
+            _job(settings(), job_id, wait=wait, as_json=as_json, give_up_after=timeout,
+                 interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
+
+def _run(work: Any) -> int:
+    try:
+        return int(asyncio.run(work))
+    except KeyboardInterrupt:
+        err("stopped following; the job goes on")
+        return 130
+
+
+async def _recent(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
+    async with _unit_of_work(settings) as uow, uow.driver() as conn:
+        return [job_out(row) for row in await exchange.recent_jobs(conn, limit=limit)]
+
+
+async def _job(
+    settings: Settings,
+    job_id: uuid.UUID,
+    *,
+    wait: bool,
+    as_json: bool,
+    give_up_after: float | None,
+    interval: float,
+) -> int:
+    async with _unit_of_work(settings) as uow:
+        async with uow.driver() as conn:
+            row = await exchange.job(conn, job_id)
+        if row is None:
+            err(f"no job {job_id}")
+            return EXIT_NOT_STARTED
+        if wait:
+            return await _follow_to_end(
+                uow, job_id, as_json=as_json, give_up_after=give_up_after, interval=interval
+            )
+    job = job_out(row)
+    if as_json:
+        out(json.dumps(job))
+    else:
+        width = max(len(key) for key in job)
+        for key, value in job.items():
+            out(f"{key:<{width}}  {'-' if value is None else value}")
+    return 0
+
+
+def _when(value: str | None) -> str:
+    """``2026-12-05T10:25:04.98+00:00`` as ``12-05 10:25:04`` (UTC, as stored)."""
+    return "-" if value is None else value[5:19].replace("T", " ")
+
+
+@contextlib.asynccontextmanager
+async def _unit_of_work(settings: Settings) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on an engine of its own, whose outbox rows the running service's relay
+    publishes (it polls for rows another process wrote)."""
+    engine = create_engine(settings)
+    try:
+        outbox = Outbox(models.messaging.outbox, producer=settings.service_name)
+        yield UnitOfWork(async_sessionmaker(engine, expire_on_commit=False), outbox=outbox)
+    finally:
+        await engine.dispose()
+
+
+async def _pull(
+    settings: Settings,
+    ref: str,
+    *,
+    event_uuid: uuid.UUID | None,
+    wait: bool,
+    as_json: bool,
+    give_up_after: float | None,
+    interval: float,
+) -> int:
+    async with _unit_of_work(settings) as uow:
+        try:
+            server = await server_called(uow, ref)
+        except ServerNotFound as exc:
+            err(str(exc))
+            return EXIT_NOT_STARTED
+        try:
+            job_id = await queue_pull(uow, server["id"], event_uuid=event_uuid, requested_by=None)
+        except PullDisabled:
+            err(f"server {server['id']} ({server['name']}) has pulling off: set its pull flag")
+            return EXIT_NOT_STARTED
+        if not wait:
+            if as_json:
+                async with uow.driver() as conn:
+                    out(json.dumps(job_out(await exchange.job(conn, job_id))))
+            else:
+                out(str(job_id))
+            return 0
+        if not as_json:
+            out(str(job_id))
+        err(f"pulling from server {server['id']} ({server['name']}): job {job_id}")
+        return await _follow_to_end(
+            uow, job_id, as_json=as_json, give_up_after=give_up_after, interval=interval
+        )
+
+
+async def _follow_to_end(
+    uow: UnitOfWork,
+    job_id: uuid.UUID,
+    *,
+    as_json: bool,
+    give_up_after: float | None,
+    interval: float,
+) -> int:
+    """Follow the job, then say how it ended; the command's exit code."""
+    view = view_for(as_json)
+    try:
+        job = await follow(uow, job_id, view, give_up_after=give_up_after, interval=interval)
+    finally:
+        view.close()
+    counts = (
+        f"{settled(job)}/{accounted_for(job) if accounted_for(job) is not None else '?'} "
+        f"(fetched {job['fetched']}, skipped {job['skipped']}, failed {job['failed']}, "
+        f"{decimal(job['bytes'])})"
+    )
+    if job["status"] == "done":
+        err(f"job {job_id} done: {counts}")
+        if job["failed"] and job["error"]:
+            err(f"last error: {job['error']}")
+        return 0
+    if job["status"] == "failed":
+        err(f"job {job_id} failed: {job['error']}")
+        return EXIT_FAILED
+    err(
+        f"job {job_id} is still {job['status']} after {give_up_after:g} s: {counts}. "
+        f"{SERVICE_NOTE} Look at it again with: tessera-sync job {job_id} --wait"
+    )
+    return EXIT_TIMEOUT
