@@ -148,3 +148,28 @@ async def _until(world: World, sql: str, *args: Any) -> None:
 
 
 _ = uuid
+
+
+async def test_the_openapi_documents_both_ways_in_on_every_route_that_needs_one(
+    world: World,
+) -> None:
+    spec = world.app.openapi()
+    schemes = spec["components"]["securitySchemes"]
+    operations = [
+        (path, method, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete", "head")
+    ]
+
+    assert schemes["misp_key"] == {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": schemes["misp_key"]["description"],
+    }  # fmt: skip
+    assert schemes["bearer"]["scheme"] == "bearer"
+    secured = {(path, method) for path, method, op in operations if op.get("security")}
+    assert ("/sync/events/add", "post") in secured
+    assert ("/sync/servers/getVersion", "get") in secured
+    for path, method, op in operations:
+        if op.get("security"):
+            assert op["security"] == [{"misp_key": []}, {"bearer": []}], (path, method)

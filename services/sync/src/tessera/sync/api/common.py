@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials
 
 from tessera.common.deps import Client, Runtime, UoW
+from tessera.common.security import bearer_scheme
 from tessera.sync.service import identity
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import Viewer
@@ -27,7 +29,27 @@ async def _settings(runtime: Runtime) -> Settings:
 SyncSettings = Annotated[Settings, Depends(_settings)]
 
 
-async def _me(request: Request, uow: UoW, client: Client, settings: SyncSettings) -> Viewer:
+# Document the two ways in (each route lists them under ``security``); neither refuses by
+# itself: ``_me`` reads the header and decides.
+misp_key_scheme = APIKeyHeader(
+    name="Authorization",
+    scheme_name="misp_key",
+    description=(
+        "An auth API key (`POST /auth/api-keys`) as MISP clients send theirs: the header's "
+        "whole value, no scheme (`X-MISP-AUTH: <key>` is read too)"
+    ),
+    auto_error=False,
+)
+
+
+async def _me(
+    request: Request,
+    uow: UoW,
+    client: Client,
+    settings: SyncSettings,
+    _key: Annotated[str | None, Depends(misp_key_scheme)] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> Viewer:
     """The caller: ``Authorization: <API key>`` (MISP's way), ``X-MISP-AUTH: <key>``, or
     ``Authorization: Bearer <access token>``."""
     header = request.headers.get("authorization") or request.headers.get("x-misp-auth") or ""
