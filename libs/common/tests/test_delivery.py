@@ -111,8 +111,15 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
     process.terminate()
     process.wait(timeout=10)
 
-    assert set(record.read_text().split()) == set(fine), "a message behind the poison was lost"
     letters = await list_dead_letters(probe.amqp_url, probe.topology)
+    where = {
+        "crashes": crashes,
+        "settled": time.monotonic() < deadline,
+        "queue": await probe.message_count(probe.topology.queue),
+        "quarantine": await probe.message_count(probe.topology.quarantine),
+        "dead letters": [letter.message_id for letter in letters],
+    }  # a failure says where the missing one is (seen once, under load: not yet explained)
+    assert set(record.read_text().split()) == set(fine), f"one behind the poison was lost: {where}"
     # a crash between moving the poison to quarantine and acking its main-queue copy brings
     # that copy back: at most one more copy, dead-lettered like the first (nothing lost)
     assert 1 <= len(letters) <= 2, letters
