@@ -1,7 +1,8 @@
 """Pushing to a remote server, as MISP's ``Server::push`` does it.
 
 A push is a job (``GET /sync/jobs/{id}`` shows its progress), queued by ``servers/push``
-(``service/push_jobs.py``, which also holds the rules of what goes where), and run as two
+or the publication of an event (one job per server, for that event:
+``service/push_jobs.py``, which also holds the rules of what goes where), and run as two
 kinds of messages the service sends itself through its outbox, like a pull:
 
 1. ``sync.push.requested``: the published events here (with a live attribute or report), less

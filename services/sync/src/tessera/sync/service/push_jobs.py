@@ -1,7 +1,11 @@
-"""Which events go to which server, and the push jobs that send them (``servers/push``).
+"""Which events go to which server, and the push jobs that send them: one asked for
+(``servers/push``), or one per server when an event is published here
+(MISP's ``Event::publish`` → ``uploadEventToServersRouter``).
 
 Nothing here talks to a remote or renders an event (``service/push.py`` runs the jobs), so
-any use case may queue a push inside its own transaction without importing the push itself.
+the use cases that publish an event (``service/events.py``, a pull's or a feed's
+``ingest``) queue its pushes inside their own transaction: a publication and its pushes are
+committed together, or not at all.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.problems import Problem
-from tessera.sync import access, exchange
+from tessera.sync import access, exchange, store
 from tessera.sync.events import PushRequested
 from tessera.sync.service.servers import server_for
 from tessera.sync.settings import Settings
@@ -21,11 +27,14 @@ from tessera.sync.settings import Settings
 __all__ = [
     "PushDisabled",
     "host_org_id",
+    "push_published",
     "queue_push",
     "refusal",
     "remote_server",
     "rule_terms",
 ]
+
+log = structlog.stdlib.get_logger(__name__)
 
 Conn = Any
 
@@ -156,3 +165,38 @@ async def queue_push(
         )
         await uow.commit()
     return job_id
+
+
+async def push_published(
+    uow: UnitOfWork, conn: Conn, event_id: int, *, requested_by: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """MISP's ``Event::publish`` → ``uploadEventToServersRouter``, as jobs: the event just
+    published (in the caller's transaction, ``conn``) gets a push job of its own (kind
+    ``push``, its ``event_uuid``) for every server with ``push`` on that it may go to —
+    :func:`refusal`: never back to the server it was pulled from (MISP's pass-along), the
+    push rules, its distribution. The job's own run checks again, with the host organisation
+    (an internal server is given a job for an event of distribution 0 or 1 here, as the
+    settings that say whether it takes them are the job's to read) and the remote's
+    ``filterEventIdsForPush`` (a server that has the event as new, the one that pushed it
+    here say, gets nothing). The job ids, none when nothing goes anywhere."""
+    servers = await exchange.push_servers(conn)
+    if not servers:
+        return []
+    rows = await exchange.push_candidates(conn, event_id=event_id)
+    if not rows:
+        return []  # no live attribute nor report: MISP pushes no empty event
+    event = rows[0]
+    group_id = event["sharing_group_id"] or 0
+    groups = await store.sharing_group_views(conn, [group_id])
+    jobs = []
+    for server in servers:
+        optimistic_host = server["remote_org_id"] if server["internal"] else None
+        if refusal(event, server, groups.get(group_id), host_org_id=optimistic_host):
+            continue
+        jobs.append(
+            await _queue(uow, conn, int(server["id"]), event_uuid=event["uuid"],
+                         requested_by=requested_by)
+        )  # fmt: skip
+    if jobs:
+        log.info("push_on_publish", event_uuid=str(event["uuid"]), jobs=[str(j) for j in jobs])
+    return jobs
