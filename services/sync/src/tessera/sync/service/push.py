@@ -1,7 +1,7 @@
 """Pushing to a remote server, as MISP's ``Server::push`` does it.
 
-A push is a job (``GET /sync/jobs/{id}`` shows its progress), queued by ``servers/push``
-or the publication of an event (one job per server, for that event:
+A push is a job (``GET /sync/jobs/{id}`` shows its progress), queued by ``servers/push``,
+``tessera-sync push`` or the publication of an event (one job per server, for that event:
 ``service/push_jobs.py``, which also holds the rules of what goes where), and run as two
 kinds of messages the service sends itself through its outbox, like a pull:
 

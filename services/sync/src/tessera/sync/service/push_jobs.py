@@ -1,5 +1,5 @@
 """Which events go to which server, and the push jobs that send them: one asked for
-(``servers/push``), or one per server when an event is published here
+(``servers/push``, ``tessera-sync push``), or one per server when an event is published here
 (MISP's ``Event::publish`` → ``uploadEventToServersRouter``).
 
 Nothing here talks to a remote or renders an event (``service/push.py`` runs the jobs), so
@@ -153,8 +153,9 @@ async def queue_push(
     requested_by: uuid.UUID | None,
 ) -> uuid.UUID:
     """A push (of every event, or of one) to the server: its job and ``sync.push.requested``
-    in one transaction; the caller has checked who may (``push.start_push`` for a user).
-    403 ``push_disabled`` when the server's ``push`` is off."""
+    in one transaction; the caller has checked who may (``push.start_push`` for a user;
+    ``tessera-sync push`` is an operator, ``requested_by`` None). 403 ``push_disabled`` when
+    the server's ``push`` is off."""
     server = await server_for(uow, server_id)
     if not server["push"]:
         raise PushDisabled()
