@@ -1,7 +1,7 @@
-"""``tessera-sync pull`` and ``push`` against the real database and broker: the sync service
-runs in-process (its relay publishes what the command wrote, its consumers pull from and push
-to the fake MISP) while the command, in a thread with its own event loop, only writes the job
-and follows its row."""
+"""``tessera-sync pull``, ``push`` and ``fetch-feed`` against the real database and broker: the
+sync service runs in-process (its relay publishes what the command wrote, its consumers pull
+from, push to and fetch the feed of the fake MISP) while the command, in a thread with its own
+event loop, only writes the job and follows its row."""
 
 from __future__ import annotations
 
@@ -280,6 +280,62 @@ async def test_a_push_the_remote_does_not_answer_exits_1_with_the_jobs_error(
     assert f"job {job_id} failed: filterEventIdsForPush: " in result.stderr
 
 
+async def _feed(world: World, fake: FakeMisp, **extra: Any) -> dict[str, Any]:
+    """A feed entry for the fake's feed, added over HTTP by a site admin; named uniquely."""
+    added = await world.client.post(
+        "/sync/feeds/add",
+        json={"Feed": {"name": f"feed-{uuid.uuid4().hex[:8]}", "provider": "Fake",
+                       "url": f"{fake.url}/feed", "source_format": "misp", "enabled": True,
+                       "allow_private_addresses": True, "distribution": 3, **extra}},
+        headers=await _admin_headers(world),
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    feed: dict[str, Any] = added.json()["Feed"]
+    return feed
+
+
+async def test_fetch_feed_by_name_or_id_follows_the_job_and_counts_what_it_fetched(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    feed = await _feed(world, fake)
+
+    result = await _run(sync_cli, "fetch-feed", feed["name"], "--json", "--interval", "0.1")
+    again = await _run(sync_cli, "fetch-feed", feed["id"], "--interval", "0.1")
+
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert (final["kind"], final["feed_id"], final["status"]) == ("feed", int(feed["id"]), "done")
+    assert (final["seen"], final["fetched"], final["skipped"], final["failed"]) == (6, 6, 0, 0)
+    assert final["requested_by"] is None
+    assert again.exit_code == 0, again.output
+    job_id = uuid.UUID(again.stdout.strip())
+    assert f"fetching feed {feed['id']} ({feed['name']}): job {job_id}" in again.stderr
+    assert f"job {job_id} done: 0/0 (fetched 0" in again.stderr  # 304: the manifest's ETag
+
+
+async def test_fetch_feed_starts_nothing_for_an_unknown_or_disabled_feed(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    disabled = await _feed(world, fake, enabled=False)
+    twice = f"twice-{uuid.uuid4().hex[:8]}"
+    await _feed(world, fake, name=twice)
+    await _feed(world, fake, name=twice)
+
+    unknown = await _run(sync_cli, "fetch-feed", f"nothing-{uuid.uuid4().hex}")
+    off = await _run(sync_cli, "fetch-feed", disabled["name"], "--no-wait")
+    ambiguous = await _run(sync_cli, "fetch-feed", twice)
+
+    assert unknown.exit_code == 2
+    assert "no feed has the id or the name" in unknown.stderr
+    assert off.exit_code == 2
+    assert "is not enabled" in off.stderr
+    assert ambiguous.exit_code == 2
+    assert f"2 feeds are called '{twice}'" in ambiguous.stderr
+    assert not unknown.stdout
+    assert not off.stdout
+    assert not ambiguous.stdout
+
+
 async def test_jobs_lists_the_latest_and_job_shows_or_follows_one(
     world: World, sync_cli: typer.Typer
 ) -> None:
@@ -312,7 +368,7 @@ async def test_jobs_lists_the_latest_and_job_shows_or_follows_one(
 def test_the_commands_are_part_of_tessera_sync_and_say_the_service_must_run() -> None:
     from tessera.sync.cli import cli
 
-    for command in ("pull", "push"):
+    for command in ("pull", "push", "fetch-feed"):
         result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
 
         assert result.exit_code == 0, result.output

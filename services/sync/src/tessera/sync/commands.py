@@ -1,14 +1,14 @@
 """Sync's own commands of ``tessera-sync`` (the kit adds those every service has): ``pull``
-from a server, ``push`` to one, each following its job; ``jobs`` lists the latest jobs,
-``job`` shows (or follows) one.
+from a server, ``push`` to one, ``fetch-feed`` a feed, each following its job; ``jobs`` lists
+the latest jobs, ``job`` shows (or follows) one.
 
 They act as an operator on the service's host does: with the service's settings and its
 database, as a site admin, and no user. ``pull`` writes the job and its
 ``sync.pull.requested`` in one transaction, as ``GET /sync/servers/pull/{id}`` does
-(:func:`~tessera.sync.service.pull.queue_pull`; ``push`` the same with ``queue_push``); the
-running sync service — on any host that reaches the same database and broker — publishes
-that message and runs the job. The command itself needs only the database: it follows the
-job's row.
+(:func:`~tessera.sync.service.pull.queue_pull`; ``push`` and ``fetch-feed`` the same with
+``queue_push`` and ``queue_fetch``); the running sync service — on any host that reaches the
+same database and broker — publishes that message and runs the job. The command itself
+needs only the database: it follows the job's row.
 
 Output: stdout carries the job's id (or with ``--json`` the job as JSON lines, one per change,
 in the shape of ``GET /sync/jobs/{id}``), so scripts read it; the progress bar (plain lines
@@ -45,6 +45,7 @@ from tessera.sync.progress import (
     settled,
     view_for,
 )
+from tessera.sync.service.feeds import FeedDisabled, FeedNotFound, feed_called, queue_fetch
 from tessera.sync.service.pull import PullDisabled, queue_pull
 from tessera.sync.service.push_jobs import PushDisabled, queue_push
 from tessera.sync.service.servers import ServerNotFound, event_uuid_of, server_called
@@ -53,11 +54,11 @@ from tessera.sync.settings import Settings
 __all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "NotStarted", "add_commands"]
 
 EXIT_FAILED = 1
-"""the job failed (its server, the index or the remote's ``filterEventIdsForPush`` could not
-be read)"""
+"""the job failed (its server or feed, the index, the manifest or the remote's
+``filterEventIdsForPush`` could not be read)"""
 EXIT_NOT_STARTED = 2
-"""no such server, event or job, or the server's pull (push) flag is off: nothing was
-started"""
+"""no such server, feed, event or job, or the server's pull (push) flag or the feed is off:
+nothing was started"""
 EXIT_TIMEOUT = 3
 """``--timeout`` passed before the job finished (it goes on)"""
 
@@ -78,6 +79,15 @@ _PUSH_HELP = (
     "failed: see `failed` and `error`), 1 when it failed, 2 when nothing was started (no such "
     "server or event, or its push flag is off), 3 when --timeout passed first (the job goes "
     "on: `tessera-sync job ID --wait`)."
+)
+
+_FETCH_FEED_HELP = (
+    "Fetch a feed (its id or name) as `feeds/fetchFromFeed` does, then follow the job with a "
+    "progress bar until it is done.\n\n"
+    "Prints the job's id first (stdout). Exit 0 when the job is done (some events may have "
+    "failed: see `failed` and `error`), 1 when it failed, 2 when nothing was started (no such "
+    "feed, or it is not enabled), 3 when --timeout passed first (the job goes on: "
+    "`tessera-sync job ID --wait`)."
 )
 
 _JOB_HELP = (
@@ -155,6 +165,32 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
             except PushDisabled:
                 raise NotStarted(f"{_named(found)} has pushing off: set its push flag") from None
             return job_id, f"pushing to {_named(found)}"
+
+        code = _run(
+            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
+                              give_up_after=timeout, interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
+    @cli.command("fetch-feed", help=f"{_FETCH_FEED_HELP}\n\n{SERVICE_NOTE}")
+    def fetch_feed_command(
+        feed: Annotated[str, typer.Argument(metavar="FEED", help="the feed's id or name")],
+        no_wait: NoWait = False,
+        as_json: AsJson = False,
+        timeout: Timeout = None,
+        interval: Interval = 0.5,
+    ) -> None:
+        async def queue(uow: UnitOfWork) -> tuple[uuid.UUID, str]:
+            try:
+                found = await feed_called(uow, feed)
+            except FeedNotFound as exc:
+                raise NotStarted(str(exc)) from None
+            named = f"feed {found['id']} ({found['name']})"
+            try:
+                job_id = await queue_fetch(uow, found["id"], requested_by=None)
+            except FeedDisabled:
+                raise NotStarted(f"{named} is not enabled") from None
+            return job_id, f"fetching {named}"
 
         code = _run(
             _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
