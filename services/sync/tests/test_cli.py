@@ -1,6 +1,7 @@
-"""``tessera-sync pull`` against the real database and broker: the sync service runs in-process
-(its relay publishes what the command wrote, its consumers pull from the fake MISP) while the
-command, in a thread with its own event loop, only writes the job and follows its row."""
+"""``tessera-sync pull``, ``push`` and ``fetch-feed`` against the real database and broker: the
+sync service runs in-process (its relay publishes what the command wrote, its consumers pull
+from, push to and fetch the feed of the fake MISP) while the command, in a thread with its own
+event loop, only writes the job and follows its row."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -46,17 +47,29 @@ def sync_cli(settings: Settings) -> typer.Typer:
     return cli
 
 
+@pytest.fixture(autouse=True)
+async def _push_off_afterwards(world: World) -> AsyncIterator[None]:
+    """Every publication pushes to the servers with ``push`` on: those a test added stop
+    pushing when it ends."""
+    yield
+    await world.query("UPDATE servers SET push = false WHERE push")
+
+
 async def _run(cli: typer.Typer, *args: str) -> Result:
     # the command calls asyncio.run: it gets a thread, and this loop stays free to run the
     # service that does the pull
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
-async def _server(world: World, fake: FakeMisp, **extra: Any) -> dict[str, Any]:
-    """A server entry for the fake, added over HTTP by a site admin; named uniquely."""
+async def _admin_headers(world: World) -> dict[str, str]:
     org = await world.organisation("Home")
     admin = await world.member("Admin", org, role="admin")
-    headers = world.tokens.bearer(admin.id, roles=["superadmin"])
+    return world.tokens.bearer(admin.id, roles=["superadmin"]) | {"Accept": "application/json"}
+
+
+async def _server(world: World, fake: FakeMisp, **extra: Any) -> dict[str, Any]:
+    """A server entry for the fake, added over HTTP by a site admin; named uniquely."""
+    headers = await _admin_headers(world)
     added = await world.client.post(
         "/sync/servers/add",
         json={"name": f"fake-{uuid.uuid4().hex[:8]}", "url": fake.url, "authkey": fake.key,
@@ -170,6 +183,159 @@ async def test_pull_starts_nothing_for_an_unknown_server_or_one_that_does_not_pu
     assert jobs_after[0]["n"] == jobs_before[0]["n"]
 
 
+async def _published(world: World, org: uuid.UUID, distribution: int = 3) -> dict[str, Any]:
+    """A published event of ``org``'s, added over MISP's route by one of its admins."""
+    author = await world.member("Author", org, role="admin")
+    added = await world.client.post(
+        "/sync/events/add",
+        json={"info": "to push", "distribution": str(distribution), "published": True,
+              "Attribute": [{"type": "domain", "value": f"{uuid.uuid4().hex[:12]}.example"}]},
+        headers=author.headers,
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    event: dict[str, Any] = added.json()["Event"]
+    return event
+
+
+async def test_push_of_one_event_by_id_or_uuid_follows_the_job_and_counts_what_it_pushed(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    org = await world.organisation("Pushing")
+    event = await _published(world, org)  # before the server: its publication pushed nothing
+    server = await _server(world, fake, push=True)
+
+    first = await _run(sync_cli, "push", server["name"], "--event", event["id"], "--json",
+                       "--interval", "0.1")  # fmt: skip
+    again = await _run(sync_cli, "push", server["id"], "--event", event["uuid"],
+                       "--interval", "0.1")  # fmt: skip
+
+    assert first.exit_code == 0, first.output
+    final = json.loads(first.stdout.splitlines()[-1])
+    assert (final["kind"], final["status"], final["event_uuid"]) == ("push", "done", event["uuid"])
+    assert (final["seen"], final["pushed"], final["skipped"], final["failed"]) == (1, 1, 0, 0)
+    assert final["requested_by"] is None  # an operator, not a user
+    assert event["uuid"] in fake.pushed
+    assert again.exit_code == 0, again.output
+    job_id = uuid.UUID(again.stdout.strip())
+    # the fake has it as new now: its filterEventIdsForPush does not ask for it
+    assert f"job {job_id} done: 1/1 (pushed 0, skipped 1, failed 0" in again.stderr
+    assert "done: 1/1 pushed 0 skipped 1 failed 0" in again.stderr
+
+
+async def test_push_of_everything_by_name_sends_what_the_rules_let_go(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    org = await world.organisation("Pushing")
+    shared = [await _published(world, org) for _ in range(2)]
+    private = await _published(world, org, distribution=0)
+    # the rules keep the other tests' published events (same database) here
+    server = await _server(world, fake, push=True, push_rules={"orgs": {"OR": [str(org)]}})
+
+    result = await _run(sync_cli, "push", server["name"], "--json", "--interval", "0.1")
+
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert (final["status"], final["pushed"], final["failed"], final["total"]) == ("done", 2, 0, 2)
+    assert final["skipped"] == final["seen"] - 2  # others' events, and the private one
+    assert {e["uuid"] for e in shared} <= set(fake.pushed)
+    assert private["uuid"] not in fake.pushed
+
+
+async def test_push_starts_nothing_without_its_server_its_flag_or_its_event(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    off = await _server(world, fake)  # push is off by default
+    on = await _server(world, fake, push=True)
+    jobs_before = await world.query("SELECT count(*) AS n FROM jobs")
+
+    unknown = await _run(sync_cli, "push", f"nothing-{uuid.uuid4().hex}")
+    disabled = await _run(sync_cli, "push", off["name"])
+    no_event = await _run(sync_cli, "push", on["name"], "--event", str(uuid.uuid4()))
+    no_id = await _run(sync_cli, "push", on["name"], "--event", str(2**40))
+
+    assert unknown.exit_code == 2
+    assert "no server has the id or the name" in unknown.stderr
+    assert disabled.exit_code == 2
+    assert "pushing off" in disabled.stderr
+    assert (no_event.exit_code, no_id.exit_code) == (2, 2)
+    assert "no event here has the id or the uuid" in no_event.stderr
+    assert not unknown.stdout
+    assert not disabled.stdout
+    assert not no_event.stdout
+    jobs_after = await world.query("SELECT count(*) AS n FROM jobs")
+    assert jobs_after[0]["n"] == jobs_before[0]["n"]
+
+
+async def test_a_push_the_remote_does_not_answer_exits_1_with_the_jobs_error(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    event = await _published(world, await world.organisation("Pushing"))
+    server = await _server(world, fake, push=True, url="http://127.0.0.1:1")  # nothing there
+
+    result = await _run(sync_cli, "push", server["name"], "--event", event["uuid"],
+                        "--interval", "0.1")  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    job_id = uuid.UUID(result.stdout.strip())
+    assert f"job {job_id} failed: filterEventIdsForPush: " in result.stderr
+
+
+async def _feed(world: World, fake: FakeMisp, **extra: Any) -> dict[str, Any]:
+    """A feed entry for the fake's feed, added over HTTP by a site admin; named uniquely."""
+    added = await world.client.post(
+        "/sync/feeds/add",
+        json={"Feed": {"name": f"feed-{uuid.uuid4().hex[:8]}", "provider": "Fake",
+                       "url": f"{fake.url}/feed", "source_format": "misp", "enabled": True,
+                       "allow_private_addresses": True, "distribution": 3, **extra}},
+        headers=await _admin_headers(world),
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    feed: dict[str, Any] = added.json()["Feed"]
+    return feed
+
+
+async def test_fetch_feed_by_name_or_id_follows_the_job_and_counts_what_it_fetched(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    feed = await _feed(world, fake)
+
+    result = await _run(sync_cli, "fetch-feed", feed["name"], "--json", "--interval", "0.1")
+    again = await _run(sync_cli, "fetch-feed", feed["id"], "--interval", "0.1")
+
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert (final["kind"], final["feed_id"], final["status"]) == ("feed", int(feed["id"]), "done")
+    assert (final["seen"], final["fetched"], final["skipped"], final["failed"]) == (6, 6, 0, 0)
+    assert final["requested_by"] is None
+    assert again.exit_code == 0, again.output
+    job_id = uuid.UUID(again.stdout.strip())
+    assert f"fetching feed {feed['id']} ({feed['name']}): job {job_id}" in again.stderr
+    assert f"job {job_id} done: 0/0 (fetched 0" in again.stderr  # 304: the manifest's ETag
+
+
+async def test_fetch_feed_starts_nothing_for_an_unknown_or_disabled_feed(
+    world: World, fake: FakeMisp, sync_cli: typer.Typer
+) -> None:
+    disabled = await _feed(world, fake, enabled=False)
+    twice = f"twice-{uuid.uuid4().hex[:8]}"
+    await _feed(world, fake, name=twice)
+    await _feed(world, fake, name=twice)
+
+    unknown = await _run(sync_cli, "fetch-feed", f"nothing-{uuid.uuid4().hex}")
+    off = await _run(sync_cli, "fetch-feed", disabled["name"], "--no-wait")
+    ambiguous = await _run(sync_cli, "fetch-feed", twice)
+
+    assert unknown.exit_code == 2
+    assert "no feed has the id or the name" in unknown.stderr
+    assert off.exit_code == 2
+    assert "is not enabled" in off.stderr
+    assert ambiguous.exit_code == 2
+    assert f"2 feeds are called '{twice}'" in ambiguous.stderr
+    assert not unknown.stdout
+    assert not off.stdout
+    assert not ambiguous.stdout
+
+
 async def test_jobs_lists_the_latest_and_job_shows_or_follows_one(
     world: World, sync_cli: typer.Typer
 ) -> None:
@@ -199,14 +365,15 @@ async def test_jobs_lists_the_latest_and_job_shows_or_follows_one(
     assert unknown.exit_code == 2
 
 
-def test_the_command_is_part_of_tessera_sync_and_says_the_service_must_run() -> None:
+def test_the_commands_are_part_of_tessera_sync_and_say_the_service_must_run() -> None:
     from tessera.sync.cli import cli
 
-    result = CliRunner().invoke(cli, ["pull", "--help"], terminal_width=200)
+    for command in ("pull", "push", "fetch-feed"):
+        result = CliRunner().invoke(cli, [command, "--help"], terminal_width=200)
 
-    assert result.exit_code == 0, result.output
-    assert "--no-wait" in result.output
-    assert "must be running" in result.output
+        assert result.exit_code == 0, result.output
+        assert "--no-wait" in result.output
+        assert "must be running" in result.output
 
 
 def test_the_bar_counts_every_entry_of_the_index_and_pulses_until_it_is_read() -> None:
@@ -223,3 +390,16 @@ def test_the_bar_counts_every_entry_of_the_index_and_pulses_until_it_is_read() -
     shown = screen.getvalue()
     assert "9/10" in shown  # skipped + fetched + failed, of every entry seen
     assert "fetched 5  skipped 3  failed 1  2.5 MB" in shown
+
+
+def test_the_bar_of_a_push_counts_what_it_pushed() -> None:
+    screen = io.StringIO()
+    view = BarView(Console(file=screen, force_terminal=True, width=160))
+
+    view.show({"kind": "push", "status": "running", "seen": 4, "total": 3, "skipped": 1,
+               "fetched": 0, "pushed": 2, "failed": 0, "bytes": 1000})  # fmt: skip
+    view.close()
+
+    shown = screen.getvalue()
+    assert "3/4" in shown
+    assert "pushed 2  skipped 1  failed 0" in shown

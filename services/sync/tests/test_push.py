@@ -113,6 +113,14 @@ def peer(infra: Infra) -> Iterator[Peer]:
         run_sync(_drop_database(other))
 
 
+@pytest.fixture(autouse=True)
+async def _push_off_afterwards(world: World) -> AsyncIterator[None]:
+    """Every publication pushes to the servers with ``push`` on: the servers a test added
+    stop pushing when it ends, so the next tests' events go nowhere they did not ask."""
+    yield
+    await world.query("UPDATE servers SET push = false WHERE push")
+
+
 @pytest.fixture
 async def there(peer: Peer) -> AsyncIterator[PeerWorld]:
     async with httpx.AsyncClient(base_url=peer.root, timeout=30) as client:
@@ -153,6 +161,18 @@ async def _job(world: World, headers: dict[str, str], path: str) -> dict[str, An
     assert started.status_code == 200, started.text
     assert started.json()["message"].startswith("Push queued for background execution.")
     return await _settled(world, headers, started.json()["url"])
+
+
+async def _push_jobs(
+    world: World, headers: dict[str, str], event_uuid: str
+) -> list[dict[str, Any]]:
+    """Every push job of the event (a publication queues its own with it, in its
+    transaction), oldest first, each settled."""
+    rows = await world.query(
+        "SELECT id FROM jobs WHERE kind = 'push' AND event_uuid = $1 ORDER BY created_at, id",
+        uuid.UUID(event_uuid),
+    )
+    return [await _settled(world, headers, f"/sync/jobs/{row['id']}") for row in rows]
 
 
 async def _settled(world: World, headers: dict[str, str], url: str) -> dict[str, Any]:
@@ -198,11 +218,6 @@ async def test_a_push_sends_what_misp_would_and_the_receiver_keeps_it_as_misp_do
     world: World, there: PeerWorld, peer: Peer
 ) -> None:
     admin, headers = await _admin(world)
-    # the push rules keep other tests' events (same database) out of this push
-    server, _ = await _peer_server(
-        world, there, peer, headers, push_sightings=True,
-        push_rules={"orgs": {"OR": [str(admin.org)]}, "tags": {"NOT": ["tlp:red"]}},
-    )  # fmt: skip
     values = {level: f"level{level}-{uuid.uuid4().hex[:8]}.example" for level in range(6)}
     shared = await _event(
         world, headers, 2,
@@ -216,6 +231,12 @@ async def test_a_push_sends_what_misp_would_and_the_receiver_keeps_it_as_misp_do
     community = await _event(world, headers, 1)
     unpublished = await _event(world, headers, 3, published=False)
     red = await _event(world, headers, 3, tags=["tlp:red"])
+    # added once the events are published (no publication pushed them); the push rules keep
+    # other tests' events (same database) out of this push
+    server, _ = await _peer_server(
+        world, there, peer, headers, push_sightings=True,
+        push_rules={"orgs": {"OR": [str(admin.org)]}, "tags": {"NOT": ["tlp:red"]}},
+    )  # fmt: skip
 
     job = await _job(world, headers, f"/sync/servers/push/{server['id']}")
 
@@ -256,8 +277,8 @@ async def test_a_newer_copy_is_sent_as_an_edit_and_an_older_one_is_skipped_not_f
     world: World, there: PeerWorld, peer: Peer
 ) -> None:
     _, headers = await _admin(world)
-    server, _ = await _peer_server(world, there, peer, headers)
     event = await _event(world, headers, 3)
+    server, _ = await _peer_server(world, there, peer, headers)  # after: nothing pushed yet
     first = await _job(world, headers, f"/sync/servers/push/{server['id']}/{event['uuid']}")
     assert (first["pushed"], first["failed"]) == (1, 0), first
 
@@ -268,8 +289,12 @@ async def test_a_newer_copy_is_sent_as_an_edit_and_an_older_one_is_skipped_not_f
         headers=headers,
     )
     assert edited.status_code == 200, edited.text
-    second = await _job(world, headers, f"/sync/servers/push/{server['id']}/{event['id']}")
+    # published again by the edit: pushed again, as an edit of the peer's copy
+    *_, second = await _push_jobs(world, headers, event["uuid"])
+    assert second["id"] != first["id"]
     assert (second["pushed"], second["failed"]) == (1, 0), second
+    again = await _job(world, headers, f"/sync/servers/push/{server['id']}/{event['id']}")
+    assert (again["total"], again["pushed"]) == (0, 0)  # the peer has it as new
     received = await _received(there, event["uuid"])
     values = await there.query("SELECT value1 FROM attributes WHERE event_id = $1", received["id"])
     assert "added-later.example" in {r["value1"] for r in values}
@@ -306,6 +331,7 @@ async def test_an_event_is_never_pushed_back_to_the_server_it_was_pulled_from(
 ) -> None:
     _, headers = await _admin(world)
     corpus = Corpus(events=2, attributes=3, distributions=(3,), seed=random.randrange(2**31))
+    ours = await _event(world, headers, 3)  # published before the server is added: not pushed
     with FakeMisp(corpus) as fake:
         server = await _server(
             world, headers, url=fake.url, authkey=fake.key, pull=True,
@@ -320,10 +346,11 @@ async def test_an_event_is_never_pushed_back_to_the_server_it_was_pulled_from(
         fake.counters.reset()
 
         back = await _job(world, headers, f"/sync/servers/push/{server['id']}/{pulled}")
-        ours = await _event(world, headers, 3)
         other = await _job(world, headers, f"/sync/servers/push/{server['id']}/{ours['uuid']}")
 
         assert (back["pushed"], back["skipped"], back["failed"]) == (0, 1, 0), back
+        # that push only: the pulled event, published here, queued none for its server
+        assert [job["id"] for job in await _push_jobs(world, headers, pulled)] == [back["id"]]
         assert fake.counters.requests["events/filterEventIdsForPush"] == 1  # ours only
         assert (other["pushed"], other["failed"]) == (1, 0), other
         assert fake.counters.pushes["added"] == 1
@@ -331,6 +358,62 @@ async def test_an_event_is_never_pushed_back_to_the_server_it_was_pulled_from(
         assert sent["locked"] is True
         assert "Org" not in sent
         assert "orgc_id" not in sent
+
+
+async def test_a_published_event_is_pushed_to_every_push_server_but_the_one_it_came_from(
+    world: World, there: PeerWorld, peer: Peer
+) -> None:
+    admin, headers = await _admin(world)
+    server, _ = await _peer_server(world, there, peer, headers, pull=True)
+    corpus = Corpus(events=1, attributes=1, seed=random.randrange(2**31))
+    with FakeMisp(corpus) as fake:
+        other = await _server(
+            world, headers, name="fake", url=fake.url, authkey=fake.key,
+            Organisation={"uuid": str(uuid.uuid4()), "name": "Fake"},
+        )  # fmt: skip
+        servers = {int(server["id"]), int(other["id"])}
+        added = await _event(world, headers, 3)  # events/add with published
+        draft = await _event(world, headers, 3, published=False)
+        assert await _push_jobs(world, headers, draft["uuid"]) == []
+        published = await world.client.post(f"/sync/events/publish/{draft['id']}",
+                                             headers=headers)  # fmt: skip
+        assert published.status_code == 200, published.text
+        assert published.json()["message"] == "Job queued"
+
+        for event in (added, draft):  # no servers/push: the publication queued the jobs
+            jobs = await _push_jobs(world, headers, event["uuid"])
+            assert {job["server_id"] for job in jobs} == servers
+            for job in jobs:
+                assert (job["status"], job["pushed"], job["failed"]) == ("done", 1, 0), job
+                assert job["requested_by"] == str(admin.id)
+            received = await _received(there, event["uuid"])
+            assert received is not None
+            assert (received["published"], received["locked"]) == (True, True)
+            assert event["uuid"] in fake.pushed
+
+        # an event of the peer's, pulled from it (published there): pushed on, never back
+        author_org = await there.organisation("Peer's own")
+        author = await there.member("Author", author_org, role="admin")
+        theirs = await _event(there, author.headers, 3)
+        started = await world.client.get(
+            f"/sync/servers/pull/{server['id']}/{theirs['uuid']}", headers=headers
+        )
+        assert (await _settled(world, headers, started.json()["url"]))["fetched"] == 1
+        [job] = await _push_jobs(world, headers, theirs["uuid"])
+        assert job["server_id"] == int(other["id"])
+        assert (job["pushed"], job["failed"]) == (1, 0), job
+        assert fake.pushed[theirs["uuid"]].body["locked"] is True
+        back = await _received(there, theirs["uuid"])
+        assert (back["locked"], back["org"]) == (False, author_org)  # the peer's, untouched
+
+        # what may not leave: no job at all (distribution 0 here; the peer's push is off)
+        await world.query("UPDATE servers SET push = false WHERE id = $1", int(server["id"]))
+        private = await _event(world, headers, 0)
+        shared = await _event(world, headers, 3)
+        assert await _push_jobs(world, headers, private["uuid"]) == []
+        assert [job["server_id"] for job in await _push_jobs(world, headers, shared["uuid"])] == [
+            int(other["id"])
+        ]
 
 
 async def test_a_push_needs_the_push_flag_and_a_site_admin(world: World) -> None:

@@ -1,12 +1,14 @@
-"""Sync's own commands of ``tessera-sync`` (the kit adds those every service has): ``pull`` a
-server and follow its job; ``jobs`` lists the latest jobs, ``job`` shows (or follows) one.
+"""Sync's own commands of ``tessera-sync`` (the kit adds those every service has): ``pull``
+from a server, ``push`` to one, ``fetch-feed`` a feed, each following its job; ``jobs`` lists
+the latest jobs, ``job`` shows (or follows) one.
 
 They act as an operator on the service's host does: with the service's settings and its
 database, as a site admin, and no user. ``pull`` writes the job and its
 ``sync.pull.requested`` in one transaction, as ``GET /sync/servers/pull/{id}`` does
-(:func:`~tessera.sync.service.pull.queue_pull`); the running sync service — on any host that
-reaches the same database and broker — publishes that message and runs the pull. The command
-itself needs only the database: it follows the job's row.
+(:func:`~tessera.sync.service.pull.queue_pull`; ``push`` and ``fetch-feed`` the same with
+``queue_push`` and ``queue_fetch``); the running sync service — on any host that reaches the
+same database and broker — publishes that message and runs the job. The command itself
+needs only the database: it follows the job's row.
 
 Output: stdout carries the job's id (or with ``--json`` the job as JSON lines, one per change,
 in the shape of ``GET /sync/jobs/{id}``), so scripts read it; the progress bar (plain lines
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -38,20 +40,25 @@ from tessera.sync.progress import (
     err,
     follow,
     job_out,
+    moved,
     out,
     settled,
     view_for,
 )
+from tessera.sync.service.feeds import FeedDisabled, FeedNotFound, feed_called, queue_fetch
 from tessera.sync.service.pull import PullDisabled, queue_pull
-from tessera.sync.service.servers import ServerNotFound, server_called
+from tessera.sync.service.push_jobs import PushDisabled, queue_push
+from tessera.sync.service.servers import ServerNotFound, event_uuid_of, server_called
 from tessera.sync.settings import Settings
 
-__all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "add_commands"]
+__all__ = ["EXIT_FAILED", "EXIT_NOT_STARTED", "EXIT_TIMEOUT", "NotStarted", "add_commands"]
 
 EXIT_FAILED = 1
-"""the job failed (its server or its index could not be read)"""
+"""the job failed (its server or feed, the index, the manifest or the remote's
+``filterEventIdsForPush`` could not be read)"""
 EXIT_NOT_STARTED = 2
-"""no such server or job, or the server's pull flag is off: nothing was started"""
+"""no such server, feed, event or job, or the server's pull (push) flag or the feed is off:
+nothing was started"""
 EXIT_TIMEOUT = 3
 """``--timeout`` passed before the job finished (it goes on)"""
 
@@ -64,11 +71,43 @@ _PULL_HELP = (
     "`tessera-sync job ID --wait`)."
 )
 
+_PUSH_HELP = (
+    "Push to a remote server (its id or name) as `servers/push` does: every published event "
+    "that may go there, or one (--event, its id or uuid here); then follow the job with a "
+    "progress bar until it is done.\n\n"
+    "Prints the job's id first (stdout). Exit 0 when the job is done (some events may have "
+    "failed: see `failed` and `error`), 1 when it failed, 2 when nothing was started (no such "
+    "server or event, or its push flag is off), 3 when --timeout passed first (the job goes "
+    "on: `tessera-sync job ID --wait`)."
+)
+
+_FETCH_FEED_HELP = (
+    "Fetch a feed (its id or name) as `feeds/fetchFromFeed` does, then follow the job with a "
+    "progress bar until it is done.\n\n"
+    "Prints the job's id first (stdout). Exit 0 when the job is done (some events may have "
+    "failed: see `failed` and `error`), 1 when it failed, 2 when nothing was started (no such "
+    "feed, or it is not enabled), 3 when --timeout passed first (the job goes on: "
+    "`tessera-sync job ID --wait`)."
+)
+
 _JOB_HELP = (
     "Show one job (a pull's, push's or feed fetch's): its status and progress, as "
     "`GET /sync/jobs/{id}` answers. With --wait, follow it as `pull` does, with the same exit "
     "codes; exit 2 when there is no such job."
 )
+
+NoWait = Annotated[bool, typer.Option("--no-wait", help="print the job's id and return at once")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="the job as JSON lines on stdout, one per change")
+]
+Timeout = Annotated[
+    float | None, typer.Option(min=0, help="stop following after this many seconds (exit 3)")
+]
+Interval = Annotated[float, typer.Option(min=0.05, help="seconds between two looks at the job")]
+
+
+class NotStarted(Exception):
+    """Nothing was queued (exit 2); the message says why."""
 
 
 def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) -> None:
@@ -81,23 +120,81 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
         event: Annotated[
             uuid.UUID | None, typer.Option("--event", help="pull only this event (its uuid)")
         ] = None,
-        no_wait: Annotated[
-            bool, typer.Option("--no-wait", help="print the job's id and return at once")
-        ] = False,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="the job as JSON lines on stdout, one per change")
-        ] = False,
-        timeout: Annotated[
-            float | None,
-            typer.Option(min=0, help="stop following after this many seconds (exit 3)"),
-        ] = None,
-        interval: Annotated[
-            float, typer.Option(min=0.05, help="seconds between two looks at the job")
-        ] = 0.5,
+        no_wait: NoWait = False,
+        as_json: AsJson = False,
+        timeout: Timeout = None,
+        interval: Interval = 0.5,
     ) -> None:
+        async def queue(uow: UnitOfWork) -> tuple[uuid.UUID, str]:
+            found = await _server(uow, server)
+            try:
+                job_id = await queue_pull(uow, found["id"], event_uuid=event, requested_by=None)
+            except PullDisabled:
+                raise NotStarted(f"{_named(found)} has pulling off: set its pull flag") from None
+            return job_id, f"pulling from {_named(found)}"
+
         code = _run(
-            _pull(settings(), server, event_uuid=event, wait=not no_wait, as_json=as_json,
-                  give_up_after=timeout, interval=interval)
+            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
+                              give_up_after=timeout, interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
+    @cli.command("push", help=f"{_PUSH_HELP}\n\n{SERVICE_NOTE}")
+    def push_command(
+        server: Annotated[str, typer.Argument(metavar="SERVER", help="the server's id or name")],
+        event: Annotated[
+            str | None,
+            typer.Option("--event", metavar="ID|UUID", help="push only this event (here)"),
+        ] = None,
+        no_wait: NoWait = False,
+        as_json: AsJson = False,
+        timeout: Timeout = None,
+        interval: Interval = 0.5,
+    ) -> None:
+        async def queue(uow: UnitOfWork) -> tuple[uuid.UUID, str]:
+            found = await _server(uow, server)
+            event_uuid = None
+            if event is not None:
+                event_uuid = await event_uuid_of(uow, event.strip())
+                if event_uuid is None:
+                    raise NotStarted(f"no event here has the id or the uuid {event!r}")
+            try:
+                job_id = await queue_push(
+                    uow, found["id"], event_uuid=event_uuid, requested_by=None
+                )
+            except PushDisabled:
+                raise NotStarted(f"{_named(found)} has pushing off: set its push flag") from None
+            return job_id, f"pushing to {_named(found)}"
+
+        code = _run(
+            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
+                              give_up_after=timeout, interval=interval)
+        )  # fmt: skip
+        raise typer.Exit(code)
+
+    @cli.command("fetch-feed", help=f"{_FETCH_FEED_HELP}\n\n{SERVICE_NOTE}")
+    def fetch_feed_command(
+        feed: Annotated[str, typer.Argument(metavar="FEED", help="the feed's id or name")],
+        no_wait: NoWait = False,
+        as_json: AsJson = False,
+        timeout: Timeout = None,
+        interval: Interval = 0.5,
+    ) -> None:
+        async def queue(uow: UnitOfWork) -> tuple[uuid.UUID, str]:
+            try:
+                found = await feed_called(uow, feed)
+            except FeedNotFound as exc:
+                raise NotStarted(str(exc)) from None
+            named = f"feed {found['id']} ({found['name']})"
+            try:
+                job_id = await queue_fetch(uow, found["id"], requested_by=None)
+            except FeedDisabled:
+                raise NotStarted(f"{named} is not enabled") from None
+            return job_id, f"fetching {named}"
+
+        code = _run(
+            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
+                              give_up_after=timeout, interval=interval)
         )  # fmt: skip
         raise typer.Exit(code)
 
@@ -107,7 +204,7 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
         as_json: Annotated[bool, typer.Option("--json", help="a JSON array on stdout")] = False,
     ) -> None:
         """The latest pull, push and feed jobs, newest first, with their progress (done: the
-        index's entries skipped, fetched or failed, of those seen; `job ID` shows the rest)."""
+        events skipped, fetched or pushed, or failed, of those seen; `job ID` shows the rest)."""
         rows = asyncio.run(_recent(settings(), limit=limit))
         if as_json:
             out(json.dumps(rows, indent=2))
@@ -212,26 +309,33 @@ async def _unit_of_work(settings: Settings) -> AsyncIterator[UnitOfWork]:
         await engine.dispose()
 
 
-async def _pull(
+async def _server(uow: UnitOfWork, ref: str) -> dict[str, Any]:
+    try:
+        return await server_called(uow, ref)
+    except ServerNotFound as exc:
+        raise NotStarted(str(exc)) from None
+
+
+def _named(server: dict[str, Any]) -> str:
+    return f"server {server['id']} ({server['name']})"
+
+
+async def _queue_and_follow(
     settings: Settings,
-    ref: str,
+    queue: Callable[[UnitOfWork], Awaitable[tuple[uuid.UUID, str]]],
     *,
-    event_uuid: uuid.UUID | None,
     wait: bool,
     as_json: bool,
     give_up_after: float | None,
     interval: float,
 ) -> int:
+    """Queue a job (``queue``: its id and what it does, or :class:`NotStarted`), print its
+    id, then follow it to its end unless told not to wait; the command's exit code."""
     async with _unit_of_work(settings) as uow:
         try:
-            server = await server_called(uow, ref)
-        except ServerNotFound as exc:
+            job_id, doing = await queue(uow)
+        except NotStarted as exc:
             err(str(exc))
-            return EXIT_NOT_STARTED
-        try:
-            job_id = await queue_pull(uow, server["id"], event_uuid=event_uuid, requested_by=None)
-        except PullDisabled:
-            err(f"server {server['id']} ({server['name']}) has pulling off: set its pull flag")
             return EXIT_NOT_STARTED
         if not wait:
             if as_json:
@@ -242,7 +346,7 @@ async def _pull(
             return 0
         if not as_json:
             out(str(job_id))
-        err(f"pulling from server {server['id']} ({server['name']}): job {job_id}")
+        err(f"{doing}: job {job_id}")
         return await _follow_to_end(
             uow, job_id, as_json=as_json, give_up_after=give_up_after, interval=interval
         )
@@ -262,9 +366,10 @@ async def _follow_to_end(
         job = await follow(uow, job_id, view, give_up_after=give_up_after, interval=interval)
     finally:
         view.close()
+    verb, count = moved(job)
     counts = (
         f"{settled(job)}/{accounted_for(job) if accounted_for(job) is not None else '?'} "
-        f"(fetched {job['fetched']}, skipped {job['skipped']}, failed {job['failed']}, "
+        f"({verb} {count}, skipped {job['skipped']}, failed {job['failed']}, "
         f"{decimal(job['bytes'])})"
     )
     if job["status"] == "done":

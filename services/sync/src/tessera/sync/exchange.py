@@ -16,6 +16,7 @@ __all__ = [
     "job",
     "pull_candidates",
     "push_candidates",
+    "push_servers",
     "recent_jobs",
     "server",
     "server_ids_named",
@@ -74,6 +75,16 @@ async def server(conn: Conn, server_id: int) -> dict[str, Any] | None:
         server_id,
     )
     return _decoded(row)
+
+
+async def push_servers(conn: Conn) -> list[dict[str, Any]]:
+    """The servers with ``push`` on, in MISP's order (``priority``, then id)."""
+    rows = await conn.fetch(
+        f"SELECT {_SERVER} FROM servers s JOIN organisations o ON o.id = s.org_id "  # noqa: S608
+        "LEFT JOIN organisations r ON r.id = s.remote_org_id WHERE s.push "
+        "ORDER BY s.priority, s.id"
+    )
+    return [r for r in (_decoded(row) for row in rows) if r is not None]
 
 
 async def server_ids_named(conn: Conn, name: str) -> list[int]:
@@ -210,11 +221,13 @@ async def pull_candidates(
     return wanted, len(entries) - len(wanted)
 
 
-async def push_candidates(conn: Conn, *, event_uuid: UUID | None = None) -> list[Any]:
+async def push_candidates(
+    conn: Conn, *, event_uuid: UUID | None = None, event_id: int | None = None
+) -> list[Any]:
     """The events a push may send (``Server::push``'s query): published, with a live
     attribute or report; each with what the push rules and the distribution rules read
-    (creator, tags, sharing group, the server it was pulled from). One event by its uuid, or
-    all of them."""
+    (creator, tags, sharing group, the server it was pulled from). One event by its uuid or
+    its id, or all of them."""
     return list(
         await conn.fetch(
             """
@@ -228,11 +241,13 @@ async def push_candidates(conn: Conn, *, event_uuid: UUID | None = None) -> list
                           WHERE et.event_id = e.id AND NOT et.local), '{}') AS tag_ids
             FROM events e JOIN organisations c ON c.id = e.orgc_id
             WHERE e.published AND ($1::uuid IS NULL OR e.uuid = $1)
+              AND ($2::bigint IS NULL OR e.id = $2)
               AND (e.attribute_count > 0 OR EXISTS (
                    SELECT 1 FROM event_reports r WHERE r.event_id = e.id AND NOT r.deleted))
             ORDER BY e.id
             """,
             event_uuid,
+            event_id,
         )
     )
 

@@ -1,5 +1,7 @@
 """Following a job: its row read until it is done or failed, each change shown as a progress
-bar, plain lines or JSON lines (``tessera-sync pull``, ``tessera-sync job --wait``).
+bar, plain lines or JSON lines (``tessera-sync pull``, ``push``, ``fetch-feed``,
+``job --wait``). A pull and a feed fetch count the events they fetched, a push those it
+pushed (:func:`moved`); the rest is the same for the three.
 
 stdout is for what scripts read (JSON lines); the bar, the plain lines and the messages go to
 stderr.
@@ -39,6 +41,7 @@ __all__ = [
     "err",
     "follow",
     "job_out",
+    "moved",
     "out",
     "settled",
     "view_for",
@@ -48,7 +51,7 @@ FINISHED = ("done", "failed")
 QUEUED_HINT_AFTER_S = 10.0
 SERVICE_NOTE = (
     "The sync service must be running (on any host with the same database and broker) for a "
-    "job to advance: it publishes and runs the pull, this command only follows the job."
+    "job to advance: it publishes and runs the job, this command only follows it."
 )
 
 
@@ -121,14 +124,24 @@ def _plain(value: Any) -> Any:
 
 
 def accounted_for(job: dict[str, Any]) -> int | None:
-    """What the job accounts for: every entry of the remote's index (``seen``), known once
-    the index is read (``total``, the events to download, is set then)."""
+    """What the job accounts for: every entry of the remote's index or the feed's manifest,
+    or every published event a push considered (``seen``), known once that is read
+    (``total``, the events to download or send, is set then)."""
     return None if job["total"] is None else int(job["seen"])
 
 
+def moved(job: dict[str, Any]) -> tuple[str, int]:
+    """What the job did to each event it did not skip, and how many: a push ``pushed``,
+    a pull or a feed fetch ``fetched``."""
+    if job.get("kind") == "push":
+        return "pushed", int(job["pushed"])
+    return "fetched", int(job["fetched"])
+
+
 def settled(job: dict[str, Any]) -> int:
-    """Entries of the index done with: skipped before downloading, fetched, or failed."""
-    return int(job["skipped"]) + int(job["fetched"]) + int(job["failed"])
+    """Events done with: skipped (before downloading or sending, or refused as not newer),
+    fetched or pushed, or failed."""
+    return int(job["skipped"]) + moved(job)[1] + int(job["failed"])
 
 
 def view_for(as_json: bool) -> View:
@@ -139,8 +152,8 @@ def view_for(as_json: bool) -> View:
 
 
 class BarView:
-    """A progress bar: entries accounted for (skipped, fetched or failed) out of the entries
-    of the remote's index; it pulses until the index is read."""
+    """A progress bar: events accounted for (skipped, fetched or pushed, or failed) out of
+    those seen; it pulses until the index, the manifest or the events to push are read."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -148,7 +161,7 @@ class BarView:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn(
-                "fetched {task.fields[fetched]}  skipped {task.fields[skipped]}  "
+                "{task.fields[verb]} {task.fields[moved]}  skipped {task.fields[skipped]}  "
                 "failed {task.fields[failed]}  {task.fields[size]}"
             ),
             TimeElapsedColumn(),
@@ -156,13 +169,14 @@ class BarView:
         )
         self.progress.start()
         self.task = self.progress.add_task(
-            "queued", total=None, fetched=0, skipped=0, failed=0, size=decimal(0)
+            "queued", total=None, verb="done", moved=0, skipped=0, failed=0, size=decimal(0)
         )
 
     def show(self, job: dict[str, Any]) -> None:
+        verb, count = moved(job)
         self.progress.update(
             self.task, description=job["status"], total=accounted_for(job), completed=settled(job),
-            fetched=job["fetched"], skipped=job["skipped"], failed=job["failed"],
+            verb=verb, moved=count, skipped=job["skipped"], failed=job["failed"],
             size=decimal(job["bytes"]),
         )  # fmt: skip
 
@@ -178,9 +192,10 @@ class LinesView:
 
     def show(self, job: dict[str, Any]) -> None:
         of = accounted_for(job)
+        verb, count = moved(job)
         err(
             f"{job['status']}: {settled(job)}/{of if of is not None else '?'} "
-            f"fetched {job['fetched']} skipped {job['skipped']} failed {job['failed']} "
+            f"{verb} {count} skipped {job['skipped']} failed {job['failed']} "
             f"bytes {job['bytes']}"
         )
 

@@ -243,7 +243,7 @@ async def delete_event(ident: str, me: Me, uow: UoW) -> JSONResponse:
 
 @misp_routes(
     router, "/events/publish/{ident}", ["POST"],
-    summary="Publish an event: pushed to the servers that take it (sync.event.published)",
+    summary="Publish an event: a push job for each server with push on that takes it",
     responses=REFUSED,
 )  # fmt: skip
 async def publish_event(ident: str, me: Me, uow: UoW) -> JSONResponse:

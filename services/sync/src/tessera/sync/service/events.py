@@ -4,7 +4,8 @@
 Every use case is one transaction; what it answers is read in that transaction, after its
 writes (MISP answers ``add`` and ``edit`` with the event as ``events/view`` shows it to the
 caller). A creation or a change appends ``sync.event.updated``, a publication
-``sync.event.published``, both through the outbox.
+``sync.event.published``, both through the outbox; a publication also queues the event's
+push to every server that takes it (``push_jobs.push_published``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tessera.sync.service.problems import (
     NotPermitted,
     SaveFailed,
 )
+from tessera.sync.service.push_jobs import push_published
 from tessera.sync.service.sharing import resolve_groups
 from tessera.sync.viewer import Viewer
 from tessera.sync.wire import (
@@ -282,6 +284,7 @@ async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: 
         await store.refresh_event(conn, event_id)
         if event.published:
             await _publish(conn, event_id, now=now)
+            await push_published(uow, conn, event_id, requested_by=viewer.user_uuid)
         await changes.announce(uow, conn, event_id, updated=True, published=event.published,
                                source=_source(viewer))  # fmt: skip
         rendered = await render(conn, event_id, viewer, ViewOptions(metadata=metadata))
@@ -378,6 +381,7 @@ async def edit_event(
             await store.refresh_event(conn, row["id"])
             if event.published:
                 await _publish(conn, row["id"], now=now)
+                await push_published(uow, conn, row["id"], requested_by=viewer.user_uuid)
             await changes.announce(uow, conn, row["id"], updated=True,
                                    published=event.published, source=_source(viewer))  # fmt: skip
         rendered = await render(conn, row["id"], viewer, ViewOptions(metadata=metadata))
@@ -414,8 +418,9 @@ async def delete_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
 
 
 async def publish_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
-    """``events/publish/{id|uuid}``: published now; pushing to other servers follows
-    ``sync.event.published`` (hence MISP's answer with background jobs: "Job queued")."""
+    """``events/publish/{id|uuid}``: published now, and pushed to every server that takes
+    it (a push job per server, queued with the publication: MISP's ``Event::publish``; hence
+    its answer with background jobs, "Job queued")."""
     if not viewer.may_publish:
         raise NotPermitted()
     now = changes.epoch()
@@ -427,6 +432,7 @@ async def publish_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
         if not (viewer.site_admin or row["orgc_id"] == viewer.org_id):
             raise NotAllowed()
         await _publish(conn, row["id"], now=now)
+        await push_published(uow, conn, row["id"], requested_by=viewer.user_uuid)
         await changes.announce(uow, conn, row["id"], updated=False, published=True)
         await uow.commit()
     return _success("publish", row["id"], "Job queued")

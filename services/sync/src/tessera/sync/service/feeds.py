@@ -57,9 +57,11 @@ __all__ = [
     "exported_event",
     "exported_hashes",
     "exported_manifest",
+    "feed_called",
     "feed_item",
     "list_feeds",
     "passes_rules",
+    "queue_fetch",
     "run_fetch",
     "start_due_fetches",
     "start_fetch",
@@ -155,17 +157,49 @@ def remote_feed_for(feed: Mapping[str, Any], keys: KeyBox) -> RemoteFeed:
 # --- fetching -----------------------------------------------------------------------------------
 
 
+async def feed_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
+    """The feed ``ref`` names: its id, else its name, which must be one feed's (MISP's
+    names are not unique). For operators (the CLI), who know their feeds by name."""
+    async with uow.driver() as conn:
+        if ref.isascii() and ref.isdigit() and int(ref) < 2**62:
+            found = await feed_rows.feed(conn, int(ref))
+            if found is not None:
+                return found
+        ids = await feed_rows.feed_ids_named(conn, ref)
+        if len(ids) > 1:
+            listed = ", ".join(str(i) for i in ids)
+            raise FeedNotFound(f"{len(ids)} feeds are called {ref!r} (ids {listed}): give one")
+        found = await feed_rows.feed(conn, ids[0]) if ids else None
+    if found is None:
+        raise FeedNotFound(f"no feed has the id or the name {ref!r}")
+    return found
+
+
 async def start_fetch(uow: UnitOfWork, feed_id: int, viewer: Viewer) -> uuid.UUID:
-    """Queue a fetch of the feed (MISP's ``feeds/fetchFromFeed``): its job's id, at once."""
+    """Queue a fetch of the feed (MISP's ``feeds/fetchFromFeed``) for a site admin: its
+    job's id, at once."""
     require_site_admin(viewer)
-    feed = await view_feed(uow, feed_id, viewer)
+    return await queue_fetch(uow, feed_id, requested_by=viewer.user_uuid)
+
+
+async def queue_fetch(
+    uow: UnitOfWork, feed_id: int, *, requested_by: uuid.UUID | None
+) -> uuid.UUID:
+    """A fetch of the feed: its job and ``sync.feed_fetch.requested`` in one transaction; the
+    caller has checked who may (:func:`start_fetch` for a user; ``tessera-sync fetch-feed``
+    is an operator, ``requested_by`` None). 404 for an unknown feed, 403 ``feed_disabled``
+    for a disabled one. The schedule counts from here."""
+    async with uow.driver() as conn:
+        feed = await feed_rows.feed(conn, feed_id)
+    if feed is None:
+        raise FeedNotFound()
     if not feed["enabled"]:
         raise FeedDisabled()
     async with uow:
         conn = await driver_in_transaction(uow.session)
         now = _now()
         await feed_rows.set_fetched(conn, feed_id, now)
-        job_id = await _queue(uow, conn, feed_id, requested_by=viewer.user_uuid, now=now)
+        job_id = await _queue(uow, conn, feed_id, requested_by=requested_by, now=now)
         await uow.commit()
     return job_id
 

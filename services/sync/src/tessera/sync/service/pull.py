@@ -41,6 +41,7 @@ from tessera.sync import access, directory, exchange, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import EventPublished, EventUpdated, PullItemRequested, PullRequested
 from tessera.sync.remote import RemoteError
+from tessera.sync.service.push_jobs import push_published
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import Viewer
@@ -315,6 +316,8 @@ async def ingest(
                     written = await writer.write(head.attributes, head.objects)
                 await writer.finish(head)
                 _announce(uow, writer, head, source)
+                if head.published:  # MISP's _add/_edit publish it: pushed on, not back
+                    await push_published(uow, writer.conn, writer.event_id, requested_by=None)
             await exchange.count_job(writer.conn, job_id, fetched=1, bytes_=size, now=_now())
             await uow.commit()
     finally:

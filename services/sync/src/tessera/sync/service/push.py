@@ -1,7 +1,9 @@
 """Pushing to a remote server, as MISP's ``Server::push`` does it.
 
-A push is a job (``GET /sync/jobs/{id}`` shows its progress), run as two kinds of messages
-the service sends itself through its outbox, like a pull:
+A push is a job (``GET /sync/jobs/{id}`` shows its progress), queued by ``servers/push``,
+``tessera-sync push`` or the publication of an event (one job per server, for that event:
+``service/push_jobs.py``, which also holds the rules of what goes where), and run as two
+kinds of messages the service sends itself through its outbox, like a pull:
 
 1. ``sync.push.requested``: the published events here (with a live attribute or report), less
    those the server must not get — pulled from that very server (MISP's pass-along: an event
@@ -33,13 +35,20 @@ import structlog
 from tessera.common.consumers import Handling
 from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.fetch import FetchError, FetchResponse
-from tessera.common.problems import Problem
 from tessera.sync import access, exchange, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import PushItemRequested, PushRequested
 from tessera.sync.remote import Remote, RemoteError
 from tessera.sync.service.events import NOT_NEWER, ViewOptions, render
-from tessera.sync.service.servers import remote_for, require_site_admin, server_for
+from tessera.sync.service.push_jobs import (
+    PushDisabled,
+    host_org_id,
+    queue_push,
+    refusal,
+    remote_server,
+    rule_terms,
+)
+from tessera.sync.service.servers import remote_for, require_site_admin
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import MispRole, Viewer
 
@@ -58,12 +67,6 @@ FILTER_BATCH = 1000
 """events per ``events/filterEventIdsForPush`` request"""
 
 
-class PushDisabled(Problem):
-    status = 403
-    code = "push_disabled"
-    title = "Push setting not enabled for this server."
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -71,85 +74,9 @@ def _now() -> datetime:
 async def start_push(
     uow: UnitOfWork, server_id: int, viewer: Viewer, *, event_uuid: uuid.UUID | None = None
 ) -> uuid.UUID:
-    """Queue a push (of every event, or of one): its job's id, at once."""
+    """Queue a push (of every event, or of one) for a site admin: its job's id, at once."""
     require_site_admin(viewer)
-    server = await server_for(uow, server_id)
-    if not server["push"]:
-        raise PushDisabled()
-    job_id = uuid.uuid4()
-    async with uow:
-        conn = await driver_in_transaction(uow.session)
-        await exchange.insert_job(conn, {
-            "id": job_id, "kind": "push", "server_id": server_id, "event_uuid": event_uuid,
-            "requested_by": viewer.user_uuid, "now": _now(),
-        })  # fmt: skip
-        uow.publish(
-            PushRequested(job_id=job_id, server_id=server_id, event_uuid=event_uuid),
-            subject=str(job_id),
-        )
-        await uow.commit()
-    return job_id
-
-
-# --- which events go ---------------------------------------------------------------------------
-
-
-def _terms(rules: Mapping[str, Any], key: str, which: str) -> set[str]:
-    rule = rules.get(key) or {}
-    if not isinstance(rule, Mapping):
-        return set()
-    return {str(t) for t in rule.get(which) or [] if str(t)}
-
-
-def _remote_server(server: Mapping[str, Any]) -> access.RemoteServer:
-    return access.RemoteServer(
-        id=int(server["id"]),
-        org_id=int(server["org_id"]),
-        remote_org_id=server["remote_org_id"],
-        internal=bool(server["internal"]),
-    )
-
-
-def refusal(
-    event: Mapping[str, Any],
-    server: Mapping[str, Any],
-    sharing_group: access.SharingGroupView | None,
-    *,
-    host_org_id: int | None = None,
-) -> str | None:
-    """Why ``event`` (a row of :func:`exchange.push_candidates`) does not go to ``server``,
-    or None when it goes.
-
-    * pass-along: it was pulled from that server;
-    * the push rules (``Server::eventFilterPushableServers``): ``tags`` ``OR`` (one of the
-      event's tags must be listed) and ``NOT`` (none may be), ``orgs`` the same for its
-      creator organisation. MISP's rules hold ids; names (and organisation uuids) are read too;
-    * its distribution (``access.may_push_event``: 0 and 1 only to an internal server whose
-      remote organisation is the host organisation, ``host_org_id``, the local id of
-      ``SYNC__HOST_ORG_UUID``)."""
-    if event["source_server_id"] is not None and event["source_server_id"] == server["id"]:
-        return "pulled from this server"
-    rules = server["push_rules"] or {}
-    tags = {*map(str, event["tag_names"] or []), *map(str, event["tag_ids"] or [])}
-    allowed = _terms(rules, "tags", "OR")
-    if allowed and not allowed & tags:
-        return "push rules: tags"
-    if _terms(rules, "tags", "NOT") & tags:
-        return "push rules: tags"
-    creator = {str(event["orgc_id"]), str(event["orgc_uuid"]), str(event["orgc_name"])}
-    allowed = _terms(rules, "orgs", "OR")
-    if allowed and not allowed & creator:
-        return "push rules: organisations"
-    if _terms(rules, "orgs", "NOT") & creator:
-        return "push rules: organisations"
-    if not access.may_push_event(
-        int(event["distribution"]),
-        sharing_group=sharing_group,
-        server=_remote_server(server),
-        host_org_id=host_org_id,
-    ):
-        return "distribution"
-    return None
+    return await queue_push(uow, server_id, event_uuid=event_uuid, requested_by=viewer.user_uuid)
 
 
 async def run_push(uow: Handling, event: PushRequested) -> None:
@@ -167,7 +94,7 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
         await _finish(uow, event.job_id, error="the server was deleted")
         return
     async with uow.driver() as reader, reader.transaction(readonly=True):
-        host = await _host_org_id(reader, uow.get(Settings))
+        host = await host_org_id(reader, uow.get(Settings))
         candidates = await exchange.push_candidates(reader, event_uuid=event.event_uuid)
         groups = await store.sharing_group_views(
             reader, (c["sharing_group_id"] for c in candidates if c["sharing_group_id"])
@@ -213,16 +140,6 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
         await uow.commit()
     log.info("push_filtered", job_id=str(event.job_id), seen=len(candidates),
              pushable=len(pushable), to_push=len(wanted))  # fmt: skip
-
-
-async def _host_org_id(conn: Any, settings: Settings) -> int | None:
-    """The local id of the host organisation (``SYNC__HOST_ORG_UUID``), if it is known here."""
-    if settings.host_org_uuid is None:
-        return None
-    found = await conn.fetchval(
-        "SELECT id FROM organisations WHERE uuid = $1", settings.host_org_uuid
-    )
-    return None if found is None else int(found)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -328,8 +245,8 @@ def prepare_for_push(
     left out (``Org``, ``org_id``, ``orgc_id``), ``locked``, the distribution rewritten for
     the event and each element, what may not leave left out; unpublished when the server
     says ``unpublish_event``."""
-    remote = _remote_server(server)
-    blocked = _terms(server["push_rules"] or {}, "tags", "NOT")
+    remote = remote_server(server)
+    blocked = rule_terms(server["push_rules"] or {}, "tags", "NOT")
     event = dict(rendered.get("Event", rendered))
     for key in ("Org", "org_id", "orgc_id", "proposal_email_lock", "org", "orgc"):
         event.pop(key, None)
@@ -388,7 +305,7 @@ async def _payload(uow: Handling, server: Mapping[str, Any], event_uuid: uuid.UU
             return "no longer published here"
         row = rows[0]
         groups = await store.sharing_group_views(conn, [row["sharing_group_id"] or 0])
-        host = await _host_org_id(conn, uow.get(Settings))
+        host = await host_org_id(conn, uow.get(Settings))
         why = refusal(row, server, groups.get(row["sharing_group_id"] or 0), host_org_id=host)
         if why is not None:
             return why

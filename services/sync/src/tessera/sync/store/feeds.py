@@ -14,6 +14,7 @@ __all__ = [
     "claim_due",
     "exported_event_id",
     "feed",
+    "feed_ids_named",
     "feeds_page",
     "forget_manifest",
     "hash_rows",
@@ -78,6 +79,12 @@ def _decoded(row: Any) -> dict[str, Any] | None:
 
 async def feed(conn: Conn, feed_id: int) -> dict[str, Any] | None:
     return _decoded(await conn.fetchrow(f"SELECT {_FEED} {_FROM} WHERE f.id = $1", feed_id))
+
+
+async def feed_ids_named(conn: Conn, name: str) -> list[int]:
+    """The ids of the feeds called ``name`` (names are not unique, as in MISP)."""
+    rows = await conn.fetch("SELECT id FROM feeds WHERE name = $1 ORDER BY id", name)
+    return [int(r["id"]) for r in rows]
 
 
 async def feeds_page(conn: Conn, *, limit: int, offset: int) -> list[dict[str, Any]]:
