@@ -277,7 +277,11 @@ async def push_all(
     named_suffix=False,
     json_suffix=False,
     summary="Push one event (its id or uuid), or everything (`full`, `incremental`)",
-    responses={403: DENIED, 404: NOT_FOUND},
+    responses={
+        400: {"description": "neither `full`, `incremental` nor an event here", **PROBLEM},
+        403: DENIED,
+        404: NOT_FOUND,
+    },
 )
 async def push_some(
     server_id: Annotated[int, Path(ge=1, le=2**62)],
