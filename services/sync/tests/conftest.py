@@ -14,17 +14,28 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from tessera.common.security import hash_api_key
-from tessera.common.testing import Infra, make_settings, prepare_database
+from tessera.common.testing import (
+    Infra,
+    _create_database,
+    _drop_broker_names,
+    _drop_database,
+    make_settings,
+    prepare_database,
+    run_sync,
+)
 from tessera.common.testing.broker import eventually, publish_envelope
 from tessera.common.testing.tokens import TokenMinter
 from tessera.sync.app import MIGRATIONS, create_app
@@ -65,11 +76,10 @@ async def app(settings: Settings, tokens: TokenMinter) -> AsyncIterator[FastAPI]
         yield application
 
 
-@pytest.fixture
-def served(settings: Settings, tokens: TokenMinter) -> Iterator[str]:
-    """The sync app behind uvicorn on a free port, in a thread with its own event loop: the
-    root URL PyMISP is given."""
-    app = create_app(settings, key_source=tokens.key_source)
+@contextmanager
+def uvicorn_serving(app: FastAPI) -> Iterator[str]:
+    """``app`` behind uvicorn on a free port of 127.0.0.1, in a thread with its own event loop
+    (its lifespan, so its consumers and relay, run there): its root URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -83,11 +93,53 @@ def served(settings: Settings, tokens: TokenMinter) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}/sync/"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@pytest.fixture
+def served(settings: Settings, tokens: TokenMinter) -> Iterator[str]:
+    """The sync app behind uvicorn on a free port, in a thread with its own event loop: the
+    root URL PyMISP is given."""
+    with uvicorn_serving(create_app(settings, key_source=tokens.key_source)) as root:
+        yield f"{root}/sync/"
+
+
+@dataclass
+class Instance:
+    """Another sync instance, as a remote server is: a database, an exchange and queues of its
+    own, behind uvicorn (:func:`running_instance`)."""
+
+    infra: Infra
+    root: str
+    dsn: str
+    tokens: TokenMinter
+
+    @property
+    def url(self) -> str:
+        """What a server entry elsewhere names (MISP's base URL)."""
+        return f"{self.root}/sync/"
+
+
+@contextmanager
+def running_instance(infra: Infra, **settings: Any) -> Iterator[Instance]:
+    """A sync instance of its own next to this run's (``settings`` as ``make_settings`` takes
+    them: ``roles``, ``host_org_uuid``...), dropped with its database and broker names after."""
+    other = Infra(infra.postgres_admin, infra.redis, infra.rabbitmq)
+    run_sync(_create_database(other))
+    try:
+        configured = make_settings(Settings, other, **settings)
+        prepare_database(configured, MIGRATIONS)
+        tokens = TokenMinter()
+        dsn = make_url(infra.postgres_admin).set(database=other.database)
+        with uvicorn_serving(create_app(configured, key_source=tokens.key_source)) as root:
+            yield Instance(other, root, dsn.render_as_string(hide_password=False), tokens)
+    finally:
+        run_sync(_drop_broker_names(other))
+        run_sync(_drop_database(other))
 
 
 @pytest.fixture
@@ -182,6 +234,25 @@ class World:
             timeout=WAIT_S, what=f"{name}'s key in the sync projection",
         )  # fmt: skip
         return Member(user, email, org, key, key_id)
+
+
+@dataclass
+class InstanceWorld(World):
+    """An :class:`Instance` seen from the test: its database read directly (its engine lives
+    on uvicorn's event loop), auth's events published to its own exchange."""
+
+    dsn: str = ""
+
+    @classmethod
+    def of(cls, instance: Instance, client: httpx.AsyncClient) -> InstanceWorld:
+        return cls(instance.infra, None, client, instance.tokens, dsn=instance.dsn)  # type: ignore[arg-type]
+
+    async def query(self, sql: str, *args: Any) -> list[Any]:
+        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": "sync"})
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
 
 
 @pytest.fixture

@@ -7,110 +7,37 @@ whose counts say what happened ("not newer" is skipped, not failed)."""
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import asyncpg
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy.engine import make_url
 
-from tessera.common.testing import (
-    Infra,
-    _create_database,
-    _drop_broker_names,
-    _drop_database,
-    make_settings,
-    prepare_database,
-    run_sync,
-)
+from tessera.common.testing import Infra, run_sync
 from tessera.common.testing.broker import eventually, publish_envelope
-from tessera.common.testing.tokens import TokenMinter
-from tessera.sync.app import MIGRATIONS, create_app
 from tessera.sync.service.events import NOT_NEWER
-from tessera.sync.settings import Settings
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
-from .conftest import Member, World, auth_envelope
+from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, running_instance
 
 SYNC_ORG = uuid.uuid4()
 """the peer's organisation whose users are sync users (the home instance's account there)"""
 
 
-@dataclass
-class PeerWorld(World):
-    """The receiving instance, seen from the test: its database read directly (its engine
-    lives on uvicorn's event loop), auth's events published to its own exchange."""
-
-    dsn: str = ""
-
-    async def query(self, sql: str, *args: Any) -> list[Any]:
-        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": "sync"})
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-
-@dataclass
-class Peer:
-    infra: Infra
-    root: str
-    dsn: str
-    tokens: TokenMinter
-
-    @property
-    def url(self) -> str:
-        return f"{self.root}/sync/"
-
-
 @pytest.fixture(scope="module")
-def peer(infra: Infra) -> Iterator[Peer]:
-    """A second sync instance: a database, an exchange and queues of its own, behind uvicorn;
-    the users of ``SYNC_ORG`` there are sync users."""
-    other = Infra(infra.postgres_admin, infra.redis, infra.rabbitmq)
-    run_sync(_create_database(other))
-    settings = make_settings(
-        Settings, other, roles={"organisations": {str(SYNC_ORG): {"admin": "sync_user",
-                                                                  "member": "sync_user"}}}
-    )  # fmt: skip
-    prepare_database(settings, MIGRATIONS)
-    tokens = TokenMinter()
-    app = create_app(settings, key_source=tokens.key_source)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    dsn = make_url(infra.postgres_admin).set(database=other.database).render_as_string(False)
-    envelope = auth_envelope(
-        "auth.organisation.created", {"organisation_id": str(SYNC_ORG), "name": "Home's account"},
-        str(SYNC_ORG),
-    )  # fmt: skip
-    run_sync(publish_envelope(other.rabbitmq, other.exchange, envelope))
-    try:
-        yield Peer(other, f"http://127.0.0.1:{port}", dsn, tokens)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        run_sync(_drop_broker_names(other))
-        run_sync(_drop_database(other))
+def peer(infra: Infra) -> Iterator[Instance]:
+    """A second sync instance where the users of ``SYNC_ORG`` are sync users."""
+    sync_user = {"admin": "sync_user", "member": "sync_user"}
+    with running_instance(infra, roles={"organisations": {str(SYNC_ORG): sync_user}}) as other:
+        envelope = auth_envelope(
+            "auth.organisation.created",
+            {"organisation_id": str(SYNC_ORG), "name": "Home's account"}, str(SYNC_ORG),
+        )  # fmt: skip
+        run_sync(publish_envelope(other.infra.rabbitmq, other.infra.exchange, envelope))
+        yield other
 
 
 @pytest.fixture(autouse=True)
@@ -122,9 +49,9 @@ async def _push_off_afterwards(world: World) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def there(peer: Peer) -> AsyncIterator[PeerWorld]:
+async def there(peer: Instance) -> AsyncIterator[InstanceWorld]:
     async with httpx.AsyncClient(base_url=peer.root, timeout=30) as client:
-        yield PeerWorld(peer.infra, None, client, peer.tokens, dsn=peer.dsn)  # type: ignore[arg-type]
+        yield InstanceWorld.of(peer, client)
 
 
 async def _admin(world: World) -> tuple[Member, dict[str, str]]:
@@ -146,7 +73,7 @@ async def _server(world: World, headers: dict[str, str], **fields: Any) -> dict[
 
 
 async def _peer_server(
-    world: World, there: PeerWorld, peer: Peer, headers: dict[str, str], **fields: Any
+    world: World, there: InstanceWorld, peer: Instance, headers: dict[str, str], **fields: Any
 ) -> tuple[dict[str, Any], Member]:
     account = await there.member("Sync", SYNC_ORG)
     server = await _server(
@@ -204,7 +131,7 @@ async def _event(
     return event
 
 
-async def _received(there: PeerWorld, event_uuid: str) -> Any:
+async def _received(there: InstanceWorld, event_uuid: str) -> Any:
     rows = await there.query(
         "SELECT e.id, e.distribution, e.locked, e.published, o.uuid AS org, c.uuid AS orgc "
         "FROM events e JOIN organisations o ON o.id = e.org_id "
@@ -215,7 +142,7 @@ async def _received(there: PeerWorld, event_uuid: str) -> Any:
 
 
 async def test_a_push_sends_what_misp_would_and_the_receiver_keeps_it_as_misp_does(
-    world: World, there: PeerWorld, peer: Peer
+    world: World, there: InstanceWorld, peer: Instance
 ) -> None:
     admin, headers = await _admin(world)
     values = {level: f"level{level}-{uuid.uuid4().hex[:8]}.example" for level in range(6)}
@@ -274,7 +201,7 @@ async def test_a_push_sends_what_misp_would_and_the_receiver_keeps_it_as_misp_do
 
 
 async def test_a_newer_copy_is_sent_as_an_edit_and_an_older_one_is_skipped_not_failed(
-    world: World, there: PeerWorld, peer: Peer
+    world: World, there: InstanceWorld, peer: Instance
 ) -> None:
     _, headers = await _admin(world)
     event = await _event(world, headers, 3)
@@ -361,7 +288,7 @@ async def test_an_event_is_never_pushed_back_to_the_server_it_was_pulled_from(
 
 
 async def test_a_published_event_is_pushed_to_every_push_server_but_the_one_it_came_from(
-    world: World, there: PeerWorld, peer: Peer
+    world: World, there: InstanceWorld, peer: Instance
 ) -> None:
     admin, headers = await _admin(world)
     server, _ = await _peer_server(world, there, peer, headers, pull=True)
