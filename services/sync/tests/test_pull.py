@@ -200,6 +200,49 @@ async def test_an_event_pulled_by_uuid_from_a_blocklisted_organisation_is_not_st
     assert not await world.query("SELECT 1 FROM organisations WHERE uuid = $1", shunned)
 
 
+async def test_a_pull_never_overwrites_an_event_made_here(world: World, fake: FakeMisp) -> None:
+    """A remote copy of an event made here (unlocked) that is newer there — a remote admin
+    edited what it received — fails that item as MISP's pull does ("Blocked an edit to an
+    event that was created locally") and leaves the event as it was: not replaced, not
+    locked, not marked as pulled from that server."""
+    import httpx
+
+    admin, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    made = await world.client.post(
+        "/sync/events/add",
+        json={"info": "made here", "distribution": "3", "published": True,
+              "Attribute": [{"type": "domain", "value": "made-here.example"}]},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    event_uuid = made.json()["Event"]["uuid"]
+    await world.query("UPDATE events SET timestamp = 1600000000 WHERE uuid = $1",
+                      uuid.UUID(event_uuid))  # fmt: skip
+    async with httpx.AsyncClient(base_url=fake.url, headers={"Authorization": fake.key}) as misp:
+        edited_there = await misp.post("/events/add", json={"Event": {
+            "uuid": event_uuid, "info": "edited there", "published": True, "distribution": 3,
+            "timestamp": "1700000000", "Orgc": {"uuid": str(admin.org), "name": "Home"},
+            "Attribute": [{"type": "domain", "value": "edited-there.example"}],
+        }})  # fmt: skip
+    assert edited_there.status_code == 200, edited_there.text
+
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}/{event_uuid}")
+
+    assert job["status"] == "done", job
+    assert (job["failed"], job["fetched"]) == (1, 0), job
+    assert "Blocked an edit to an event that was created locally" in job["error"]
+    here = await world.query(
+        "SELECT id, info, locked, timestamp, source_server_id FROM events WHERE uuid = $1",
+        uuid.UUID(event_uuid),
+    )
+    assert [(r["info"], r["locked"], r["timestamp"], r["source_server_id"]) for r in here] == [
+        ("made here", False, 1600000000, None)
+    ]
+    values = await world.query("SELECT value1 FROM attributes WHERE event_id = $1", here[0]["id"])
+    assert [r["value1"] for r in values] == ["made-here.example"]
+
+
 async def test_a_bad_priority_or_technique_is_a_problem_naming_the_field(
     world: World, fake: FakeMisp
 ) -> None:

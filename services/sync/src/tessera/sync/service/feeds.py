@@ -372,6 +372,7 @@ class FeedWriter(PulledWriter):
     """
 
     locked = False
+    spares_events_made_here = False
 
     def __init__(self, feed: Mapping[str, Any], event_uuid: uuid.UUID) -> None:
         source = {**feed, "remote_org_id": feed["orgc_id"], "internal": False}

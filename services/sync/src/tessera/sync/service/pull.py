@@ -11,7 +11,8 @@ take any of them:
 2. ``sync.pull_item.requested``: download that one event, apply MISP's rules for pulled
    events (distribution 1→0 and 2→1 unless the server is ``internal``; ``Orgc`` kept, ``Org``
    the server's organisation; locked; parts replaced only by newer ones, soft deletions
-   carried), write it in one transaction with the job's progress. Consumers handle as many
+   carried; an event made here is never overwritten), write it in one transaction with the
+   job's progress. Consumers handle as many
    items at once as their prefetch allows (``BROKER__PREFETCH``).
 
 An item that fails (network, an answer that is no event, data refused) is counted as failed
@@ -49,7 +50,9 @@ from tessera.sync.wire import AttributeIn, EventIn, InvalidPayload, ObjectIn, pa
 from tessera.sync.wire.stream import batches, read_head
 
 __all__ = [
+    "MADE_HERE",
     "Download",
+    "MadeHere",
     "PullDisabled",
     "PulledWriter",
     "count_item",
@@ -63,6 +66,22 @@ __all__ = [
 ]
 
 log = structlog.stdlib.get_logger(__name__)
+
+
+MADE_HERE = (
+    "Blocked an edit to an event that was created locally. This can happen if a synchronised "
+    "event that was created on this instance was modified by an administrator on the remote "
+    "side."
+)
+
+
+class MadeHere(Exception):
+    """A pulled event exists here unlocked (made here, not by sync): MISP's pull fails the
+    item rather than overwrite it (``Server::__checkIfPulledEventExistsAndAddOrUpdate``),
+    unless the server is ``internal``."""
+
+    def __init__(self) -> None:
+        super().__init__(MADE_HERE)
 
 
 class PullDisabled(Problem):
@@ -256,8 +275,9 @@ async def ingest(
 ) -> bool:
     """One event of a job, downloaded (spooled to disk past ``SYNC__STREAM_EVENTS_OVER_BYTES``),
     checked, rewritten by ``writer``'s rules, written (a large one a batch at a time) and
-    counted in the job; False when it failed (counted as failed, with its reason). A
-    blocklisted event, or one whose creator is blocklisted, is counted as skipped."""
+    counted in the job; False when it failed (counted as failed, with its reason: an event
+    made here that a pull may not overwrite, :class:`MadeHere`, is one). A blocklisted event,
+    or one whose creator is blocklisted, is counted as skipped."""
     settings = uow.get(Settings)
     started = time.perf_counter()
     spool = tempfile.SpooledTemporaryFile(max_size=settings.stream_events_over_bytes)  # noqa: SIM115
@@ -320,6 +340,11 @@ async def ingest(
                     await push_published(uow, writer.conn, writer.event_id, requested_by=None)
             await exchange.count_job(writer.conn, job_id, fetched=1, bytes_=size, now=_now())
             await uow.commit()
+    except MadeHere as refused:  # rolled back: nothing of it written
+        log.warning(f"{source}_item_refused", job_id=str(job_id), event_uuid=str(event_uuid),
+                    error=str(refused))  # fmt: skip
+        await count_item(uow, job_id, failed=1, error=f"{event_uuid}: {refused}"[:2000])
+        return False
     finally:
         spool.close()
     done = time.perf_counter()
@@ -387,7 +412,8 @@ async def count_item(uow: Handling, job_id: uuid.UUID, *, failed: int, error: st
 class PulledWriter:
     """Writes one pulled event with MISP's rules, its parts given all at once or in batches:
     :meth:`start` (the event's own row; False when the local copy is as new or the uuid is
-    blocklisted), :meth:`write` as often as needed, :meth:`finish` (tags, counts).
+    blocklisted; :class:`MadeHere` for an event made here), :meth:`write` as often as needed,
+    :meth:`finish` (tags, counts).
 
     ``server`` is where the event comes from: its ``org_id`` holds it, its ``remote_org_id``
     (else ``org_id``) created it when it names no creator. A feed's writer
@@ -396,6 +422,9 @@ class PulledWriter:
 
     locked = True
     """MISP locks what a pull brings in (only sync may change it); a feed's events are not"""
+    spares_events_made_here = True
+    """an event here that no sync brought (unlocked) is not overwritten (:class:`MadeHere`);
+    a feed's writer keeps its own rules"""
 
     def __init__(self, conn: Any, server: dict[str, Any], *, keep_distribution: bool) -> None:
         self.conn = conn
@@ -472,6 +501,10 @@ class PulledWriter:
         conn, server = self.conn, self.server
         if await conn.fetchval("SELECT 1 FROM event_blocklists WHERE event_uuid = $1", event.uuid):
             return False
+        if self.spares_events_made_here and not server["internal"]:
+            locked = await conn.fetchval("SELECT locked FROM events WHERE uuid = $1", event.uuid)
+            if locked is False:
+                raise MadeHere()
         self._rewrite(event)
         event.locked = self.locked
         if not self._orgc_id:
