@@ -301,6 +301,42 @@ async def test_deleted_attributes_show_only_when_asked_for(world: World) -> None
     assert values(only) == values(only_named) == ["192.0.2.2"]
 
 
+async def test_deleted_parts_of_another_organisations_event_show_only_to_sync_users(
+    world: World,
+) -> None:
+    """``Event::fetchEvent``: a user without the sync permission sees soft-deleted
+    attributes and objects only in the events their organisation holds; a sync user (or a
+    site admin) in any event they see, so deletions travel by pull."""
+    ada = await world.member("Ada", await world.organisation("Lab"))
+    event = await add(world, ada, distribution=3, Attribute=[
+        {"type": "ip-dst", "value": "192.0.2.31"},
+        {"type": "ip-dst", "value": "192.0.2.32", "deleted": True},
+    ], Object=[{
+        "name": "domain-ip", "meta-category": "network", "deleted": True,
+        "Attribute": [{"type": "domain", "object_relation": "domain", "value": "gone.example"}],
+    }])  # fmt: skip
+    other = await world.organisation("Elsewhere")
+    bob = await world.member("Bob", other, role="admin")  # an org admin: no sync permission
+    sync = await world.member("Sync", other)
+    as_role(world, sync, "sync_user")
+    url = f"/sync/events/view/{event['id']}"
+
+    def seen(answer: Any) -> tuple[list[str], int]:
+        assert answer.status_code == 200, answer.text
+        body = answer.json()["Event"]
+        return [a["value"] for a in body["Attribute"]], len(body.get("Object") or [])
+
+    owner = await world.client.get(f"{url}/deleted:1", headers=ada.headers)
+    both = await world.client.get(f"{url}/deleted:1", headers=bob.headers)
+    only = await world.client.get(f"{url}/deleted[]:1", headers=bob.headers)
+    pulled = await world.client.get(f"{url}/deleted[]:0/deleted[]:1", headers=sync.headers)
+
+    assert seen(owner) == (["192.0.2.31", "192.0.2.32"], 1)
+    assert seen(both) == (["192.0.2.31"], 0)
+    assert seen(only) == ([], 0)
+    assert seen(pulled) == (["192.0.2.31", "192.0.2.32"], 1)
+
+
 # --- events/edit ----------------------------------------------------------------------------
 
 

@@ -188,10 +188,15 @@ class Loaded:
         }
 
 
-def _deletion(alias: str, deleted: bool, deleted_only: bool) -> str:
+def _deletion(alias: str, deleted: bool, deleted_only: bool, *, own_only: bool) -> str:
+    """The ``deleted`` condition on ``alias`` (joined to its event as ``e``). ``own_only``:
+    the viewer may not sync, so soft-deleted parts show only in events their organisation
+    holds, ``$2`` (``Event::fetchEvent``); a sync user or a site admin sees them in any."""
     if deleted_only:
-        return f"AND {alias}.deleted"
-    return "" if deleted else f"AND NOT {alias}.deleted"
+        return f"AND {alias}.deleted AND e.org_id = $2" if own_only else f"AND {alias}.deleted"
+    if deleted:
+        return f"AND (NOT {alias}.deleted OR e.org_id = $2)" if own_only else ""
+    return f"AND NOT {alias}.deleted"
 
 
 async def load_event(
@@ -212,6 +217,7 @@ async def load_event(
     policy (``Plugin.Sightings_policy`` 0): the event's creator organisation sees them all,
     others their own organisation's, a site admin all."""
     where, args = access.event_filter(viewer, alias="e", first_param=2)
+    own_only = not (viewer.may_sync or viewer.site_admin)  # then $2 is the viewer's org
     event = await conn.fetchrow(f"SELECT e.* FROM events e WHERE e.id = $1 AND {where}",  # noqa: S608
                                 event_id, *args)  # fmt: skip
     if event is None:
@@ -230,16 +236,18 @@ async def load_event(
     attribute_tags: list[Any] = []
     if not metadata:
         seen, seen_args = access.element_filter(viewer, alias="a", event_alias="e", first_param=2)
+        a_deleted = _deletion("a", deleted, deleted_only, own_only=own_only)
+        o_deleted = _deletion("o", deleted or deleted_only, False, own_only=own_only)
         attributes = await conn.fetch(
             f"SELECT a.* FROM attributes a JOIN events e ON e.id = a.event_id "  # noqa: S608
-            f"WHERE a.event_id = $1 {_deletion('a', deleted, deleted_only)} AND {seen} "
+            f"WHERE a.event_id = $1 {a_deleted} AND {seen} "
             "ORDER BY a.id",
             event_id, *seen_args,
         )  # fmt: skip
         oseen, oargs = access.element_filter(viewer, alias="o", event_alias="e", first_param=2)
         objects = await conn.fetch(
             f"SELECT o.* FROM objects o JOIN events e ON e.id = o.event_id "  # noqa: S608
-            f"WHERE o.event_id = $1 {_deletion('o', deleted or deleted_only, False)} "
+            f"WHERE o.event_id = $1 {o_deleted} "
             f"AND {oseen} ORDER BY o.id",
             event_id, *oargs,
         )  # fmt: skip
