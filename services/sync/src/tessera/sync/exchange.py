@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 __all__ = [
+    "begin_job",
     "count_job",
     "insert_job",
     "insert_server",
@@ -159,6 +160,19 @@ async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:
 
 
 _SETTLED = "total IS NOT NULL AND fetched + pushed + failed + $2 + $8 + $3 >= total - $7"
+
+
+async def begin_job(conn: Conn, job_id: UUID, *, now: datetime) -> bool:
+    """Mark the job ``running`` for the delivery of its first message; False when that message
+    was handled already (a redelivery). A job ``running`` without a total is taken again: a
+    delivery died before it read its index or manifest, so this one reads it."""
+    job = await conn.fetchrow("SELECT status, total FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+    if job is None or job["status"] not in ("queued", "running") or job["total"] is not None:
+        return False
+    await conn.execute(
+        "UPDATE jobs SET status = 'running', started_at = $2 WHERE id = $1", job_id, now
+    )
+    return True
 
 
 async def count_job(

@@ -40,7 +40,7 @@ from tessera.sync.events import FeedFetchRequested, FeedItemRequested
 from tessera.sync.remote import RemoteError
 from tessera.sync.remote_feed import RemoteFeed, parse_headers
 from tessera.sync.service.pull import PulledWriter, count_item, finish_job, ingest
-from tessera.sync.service.servers import require_site_admin
+from tessera.sync.service.servers import called, require_site_admin
 from tessera.sync.store import feeds as feed_rows
 from tessera.sync.viewer import MispRole, Viewer
 from tessera.sync.wire import EventIn, TagIn, render_feed_event
@@ -158,21 +158,11 @@ def remote_feed_for(feed: Mapping[str, Any], keys: KeyBox) -> RemoteFeed:
 
 
 async def feed_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
-    """The feed ``ref`` names: its id, else its name, which must be one feed's (MISP's
-    names are not unique). For operators (the CLI), who know their feeds by name."""
-    async with uow.driver() as conn:
-        if ref.isascii() and ref.isdigit() and int(ref) < 2**62:
-            found = await feed_rows.feed(conn, int(ref))
-            if found is not None:
-                return found
-        ids = await feed_rows.feed_ids_named(conn, ref)
-        if len(ids) > 1:
-            listed = ", ".join(str(i) for i in ids)
-            raise FeedNotFound(f"{len(ids)} feeds are called {ref!r} (ids {listed}): give one")
-        found = await feed_rows.feed(conn, ids[0]) if ids else None
-    if found is None:
-        raise FeedNotFound(f"no feed has the id or the name {ref!r}")
-    return found
+    """The feed ``ref`` names (its id or its name)."""
+    return await called(
+        uow, ref, row=feed_rows.feed, ids_named=feed_rows.feed_ids_named,
+        missing=FeedNotFound, noun="feed",
+    )  # fmt: skip
 
 
 async def start_fetch(uow: UnitOfWork, feed_id: int, viewer: Viewer) -> uuid.UUID:
@@ -287,10 +277,8 @@ async def run_fetch(uow: Handling, event: FeedFetchRequested) -> None:
     keys = uow.get(KeyBox)
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        job = await exchange.job(conn, event.job_id)
-        if job is None or job["status"] not in ("queued", "running") or job["total"] is not None:
+        if not await exchange.begin_job(conn, event.job_id, now=_now()):
             return  # handled already (a redelivery)
-        await exchange.set_job(conn, event.job_id, status="running", started_at=_now())
         feed = await feed_rows.feed(conn, event.feed_id)
         await uow.commit()
     if feed is None:

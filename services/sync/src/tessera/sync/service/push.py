@@ -84,10 +84,8 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
     keys = uow.get(KeyBox)
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        job = await exchange.job(conn, event.job_id)
-        if job is None or job["status"] not in ("queued", "running") or job["total"] is not None:
+        if not await exchange.begin_job(conn, event.job_id, now=_now()):
             return  # handled already (a redelivery)
-        await exchange.set_job(conn, event.job_id, status="running", started_at=_now())
         server = await exchange.server(conn, event.server_id)
         await uow.commit()
     if server is None:

@@ -3,6 +3,7 @@ and the connection test MISP's ``servers/testConnection`` runs."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from tessera.sync.viewer import Viewer
 __all__ = [
     "ServerNotFound",
     "add_server",
+    "called",
     "event_uuid_of",
     "list_servers",
     "remote_for",
@@ -105,22 +107,38 @@ async def event_uuid_of(uow: UnitOfWork, ident: str) -> UUID | None:
         return await conn.fetchval("SELECT uuid FROM events WHERE uuid = $1", found)
 
 
-async def server_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
-    """The server ``ref`` names: its id, else its name, which must be one server's (MISP's
-    names are not unique). For operators (the CLI), who know their servers by name."""
+async def called(
+    uow: UnitOfWork,
+    ref: str,
+    *,
+    row: Callable[[Any, int], Awaitable[dict[str, Any] | None]],
+    ids_named: Callable[[Any, str], Awaitable[list[int]]],
+    missing: type[Problem],
+    noun: str,
+) -> dict[str, Any]:
+    """The row ``ref`` names: its id, else its name, which must be one row's (MISP's names
+    are not unique). For operators (the CLI), who know their servers and feeds by name."""
     async with uow.driver() as conn:
         if ref.isascii() and ref.isdigit() and int(ref) < 2**62:
-            found = await exchange.server(conn, int(ref))
+            found = await row(conn, int(ref))
             if found is not None:
                 return found
-        ids = await exchange.server_ids_named(conn, ref)
+        ids = await ids_named(conn, ref)
         if len(ids) > 1:
             listed = ", ".join(str(i) for i in ids)
-            raise ServerNotFound(f"{len(ids)} servers are called {ref!r} (ids {listed}): give one")
-        found = await exchange.server(conn, ids[0]) if ids else None
+            raise missing(f"{len(ids)} {noun}s are called {ref!r} (ids {listed}): give one")
+        found = await row(conn, ids[0]) if ids else None
     if found is None:
-        raise ServerNotFound(f"no server has the id or the name {ref!r}")
+        raise missing(f"no {noun} has the id or the name {ref!r}")
     return found
+
+
+async def server_called(uow: UnitOfWork, ref: str) -> dict[str, Any]:
+    """The server ``ref`` names (its id or its name)."""
+    return await called(
+        uow, ref, row=exchange.server, ids_named=exchange.server_ids_named,
+        missing=ServerNotFound, noun="server",
+    )  # fmt: skip
 
 
 def remote_for(server: dict[str, Any], keys: KeyBox) -> Remote:
