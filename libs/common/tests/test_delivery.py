@@ -121,8 +121,10 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
     }  # a failure says where the missing one is (seen once, under load: not yet explained)
     assert set(record.read_text().split()) == set(fine), f"one behind the poison was lost: {where}"
     # a crash between moving the poison to quarantine and acking its main-queue copy brings
-    # that copy back: at most one more copy, dead-lettered like the first (nothing lost)
-    assert 1 <= len(letters) <= 2, letters
+    # that copy back, to be quarantined again: each such crash makes one more copy, each
+    # dead-lettered like the first (nothing lost, nothing innocent in the DLQ). Under load the
+    # window is hit more often (4 copies in one CI run); the crash count below bounds them.
+    assert len(letters) >= 1, letters
     for letter in letters:
         assert letter.message_id == str(crash.id)
         assert "delivery_limit" in letter.error, letter.error

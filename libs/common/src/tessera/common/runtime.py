@@ -304,14 +304,23 @@ class ServiceRuntime:
         log.info("service_started", service=s.service_name, environment=s.environment)
 
     async def stop(self) -> None:
+        """Stop within bounds: a background task that does not end within ``STOP_WAIT_S`` of
+        being cancelled (or a broker that does not close) is logged with where it waits and
+        left behind, so a shutdown never hangs (an orchestrator would kill it anyway)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
+            for task in pending:
+                log.error("stop_task_stuck", task=task.get_name(),
+                          where=_where(task), waited_s=STOP_WAIT_S)  # fmt: skip
         self._tasks.clear()
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
+        try:
+            await asyncio.wait_for(self.broker.stop(), timeout=STOP_WAIT_S)
+        except TimeoutError:
+            log.error("stop_broker_stuck", waited_s=STOP_WAIT_S)
+        except Exception:  # noqa: S110 - closing what is going away anyway
+            pass
         with contextlib.suppress(Exception):
             await self.http.aclose()
         with contextlib.suppress(Exception):
@@ -328,6 +337,15 @@ class ServiceRuntime:
             yield
         finally:
             await self.stop()
+
+
+STOP_WAIT_S = 15.0
+"""how long :meth:`Runtime.stop` waits for each of its parts"""
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    frames = task.get_stack(limit=8)
+    return " <- ".join(f"{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})" for f in frames)
 
 
 def _counted(publish: PublishFn, service: str) -> PublishFn:
