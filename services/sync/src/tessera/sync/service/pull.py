@@ -42,7 +42,7 @@ from tessera.sync import access, directory, exchange, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import EventPublished, EventUpdated, PullItemRequested, PullRequested
 from tessera.sync.remote import RemoteError
-from tessera.sync.service.push_jobs import push_published
+from tessera.sync.service.push_jobs import push_published, remote_server
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import Viewer
@@ -353,11 +353,10 @@ async def ingest(
 
 
 def keeps_distribution(server: dict[str, Any], settings: Settings) -> bool:
-    """Pulled data keeps its distribution levels only from an ``internal`` server whose link
-    belongs to the host organisation (``Server::__updatePulledEventBeforeInsert``)."""
-    return bool(server["internal"]) and (
-        settings.host_org_uuid is not None and server["org_uuid"] == settings.host_org_uuid
-    )
+    """:meth:`access.RemoteServer.keeps_distribution_on_pull` for this server row, whose own
+    organisation's uuid says whether it is the host organisation (no query per item)."""
+    host = server["org_id"] if server["org_uuid"] == settings.host_org_uuid else None
+    return remote_server(server).keeps_distribution_on_pull(host_org_id=host)
 
 
 async def _refused(uow: Handling, head: EventIn) -> bool:
