@@ -489,6 +489,25 @@ async def test_a_deleted_event_is_gone_and_its_uuid_blocklisted(world: World) ->
     )
     assert blocked["event_info"] == event["info"]
     assert blocked["comment"] == "Automatically blocked by deleting event"
+    assert (await announced(world, event["uuid"]))[-1] == "sync.event.deleted"
+
+
+async def test_a_deletion_reaches_the_bus_with_the_events_last_facts(world: World) -> None:
+    org = await world.organisation("Lab")
+    ada = await world.member("Ada", org)
+    event = await add(world, ada, info="to go")
+
+    async with tapped(world.infra.rabbitmq, world.infra.exchange, "sync.event.deleted.#") as tap:
+        deleted = await world.client.post(f"/sync/events/delete/{event['id']}", headers=ada.headers)
+        [message] = await take(world.infra.rabbitmq, tap, expect=1, timeout=15)
+
+    assert deleted.status_code == 200, deleted.text
+    envelope = json.loads(message.body)
+    assert envelope["subject"] == event["uuid"]
+    assert envelope["data"] == {
+        "event_id": int(event["id"]), "event_uuid": event["uuid"], "info": "to go",
+        "orgc_uuid": str(org), "org_uuid": str(org), "source": "api",
+    }  # fmt: skip
 
 
 async def test_only_the_creator_organisation_deletes(world: World) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "PUBLISHED",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "EventDeleted",
     "EventPublished",
     "EventUpdated",
     "FeedFetchRequested",
@@ -57,6 +58,21 @@ class EventUpdated(_EventFacts):
 
     type: ClassVar[str] = "sync.event.updated"
     version: ClassVar[int] = 1
+
+
+class EventDeleted(Event):
+    """A MISP event was deleted here (``events/delete``): gone with everything in it, its
+    uuid blocklisted so that no pull brings it back. The facts are the event's last."""
+
+    type: ClassVar[str] = "sync.event.deleted"
+    version: ClassVar[int] = 1
+
+    event_id: int = Field(description="this instance's numeric id (not reused)")
+    event_uuid: uuid.UUID
+    info: str = Field(max_length=2000)
+    orgc_uuid: uuid.UUID = Field(description="the organisation that created it")
+    org_uuid: uuid.UUID = Field(description="the organisation that held it here")
+    source: str = Field(description="api (a user or client)")
 
 
 class PullRequested(Event):
@@ -132,7 +148,7 @@ class FeedItemRequested(Event):
 
 
 PUBLISHED: list[type[Event]] = [
-    EventPublished, EventUpdated, PullRequested, PullItemRequested, PushRequested,
+    EventPublished, EventUpdated, EventDeleted, PullRequested, PullItemRequested, PushRequested,
     PushItemRequested, FeedFetchRequested, FeedItemRequested,
 ]  # fmt: skip
 

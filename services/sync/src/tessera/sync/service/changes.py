@@ -1,7 +1,8 @@
 """What every change of a MISP event does besides the change itself: the event's
 ``timestamp`` moves to the time of the change (and it is no longer published, as MISP's
 ``Event::unpublishEvent`` does after an attribute or a tag changed), and the change is
-announced through the outbox (``sync.event.updated``, ``sync.event.published``)."""
+announced through the outbox (``sync.event.updated``, ``sync.event.published``; and
+``sync.event.deleted`` when it goes)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import time
 from typing import Any
 
 from tessera.common.db import UnitOfWork
-from tessera.sync.events import EventPublished, EventUpdated
+from tessera.sync.events import EventDeleted, EventPublished, EventUpdated
 
-__all__ = ["announce", "epoch", "facts", "unpublish_event"]
+__all__ = ["announce", "announce_deletion", "epoch", "facts", "unpublish_event"]
 
 Conn = Any
 
@@ -69,6 +70,20 @@ async def announce(
         uow.publish(EventUpdated(**facts(row, source=source)), subject=subject)
     if published:
         uow.publish(EventPublished(**facts(row, source=source)), subject=subject)
+
+
+async def announce_deletion(
+    uow: UnitOfWork, conn: Conn, event_id: int, *, source: str = SOURCE
+) -> None:
+    """Append ``sync.event.deleted`` with the event's last facts: call it before the row goes,
+    in the transaction that deletes it."""
+    row = await event_facts(conn, event_id)
+    if row is None:
+        return
+    last = facts(row, source=source)
+    for dropped in ("distribution", "timestamp", "attribute_count"):
+        del last[dropped]
+    uow.publish(EventDeleted(**last), subject=str(row["uuid"]))
 
 
 async def unpublish_event(conn: Conn, event_id: int, *, now: int) -> None:

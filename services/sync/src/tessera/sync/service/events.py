@@ -410,6 +410,7 @@ async def delete_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
             conn, row["uuid"], info=row["info"], orgc_name=orgc or "",
             comment="Automatically blocked by deleting event", now=datetime.now(UTC),
         )  # fmt: skip
+        await changes.announce_deletion(uow, conn, row["id"])
         await conn.execute("DELETE FROM events WHERE id = $1", row["id"])
         await uow.commit()
     message = "Event deleted."
