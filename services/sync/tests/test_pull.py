@@ -474,3 +474,87 @@ async def test_pull_rules_reach_the_remote_as_misp_sends_them(world: World, fake
         left_out,
     )
     assert pulled[0]["n"] == 0
+
+
+async def test_servers_edit_changes_only_what_is_sent_and_keeps_the_key_unless_given(
+    world: World, fake: FakeMisp
+) -> None:
+    org = await world.organisation("Home")
+    user = await world.member("User", org)
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake, pull=False, internal=True)
+    url = f"/sync/servers/edit/{server['id']}"
+    await world.query("UPDATE servers SET index_etag = 'W/\"x\"' WHERE id = $1", int(server["id"]))
+
+    renamed = await world.client.post(
+        url, headers=headers,
+        json={"Server": {"name": "renamed", "pull": True, "authkey": "",
+                         "pull_rules": {"tags": {"OR": ["tlp:white"], "NOT": []}}}},
+    )  # fmt: skip
+    hinted = await world.client.post(url, headers=headers, json=renamed.json()["Server"])
+    tested = await world.client.post(
+        f"/sync/servers/testConnection/{server['id']}", headers=headers
+    )
+    moved = await world.client.put(url, headers=headers, json={"url": fake.url + "/"})
+    rekeyed = await world.client.post(url, headers=headers, json={"authkey": "not the key"})
+    tested_again = await world.client.post(
+        f"/sync/servers/testConnection/{server['id']}", headers=headers
+    )
+    bad = await world.client.post(url, headers=headers, json={"url": "ftp://x", "name": " "})
+    refused = await world.client.post(url, headers=user.headers, json={"name": "mine"})
+    missing = await world.client.post("/sync/servers/edit/999999999", headers=headers, json={})
+
+    assert renamed.status_code == 200, renamed.text
+    edited = renamed.json()["Server"]
+    assert edited["name"] == "renamed"
+    assert edited["pull"] is True
+    assert edited["push"] is False  # not sent: unchanged
+    assert edited["url"] == fake.url
+    assert json.loads(edited["pull_rules"]) == {"tags": {"OR": ["tlp:white"], "NOT": []}}
+    assert edited["internal"] is False  # the remote is not the host organisation
+    assert hinted.status_code == 200, hinted.text  # what PyMISP's update_server sends back
+    assert tested.json()["status"] == 1  # neither the empty key nor the hint replaced the key
+    assert moved.json()["Server"]["url"] == fake.url + "/"
+    [row] = await world.query("SELECT index_etag, authkey FROM servers WHERE id = $1",
+                              int(server["id"]))  # fmt: skip
+    assert row["index_etag"] is None  # another URL: the old index's ETag means nothing
+    assert "not the key" not in str(row["authkey"])  # sealed, as on add
+    assert rekeyed.status_code == 200
+    assert tested_again.json()["status"] == 3  # the remote refuses the new key
+    assert bad.status_code == 403
+    assert {e["field"] for e in bad.json()["errors"]} == {"name", "url"}
+    assert refused.status_code == 403
+    assert missing.status_code == 404
+
+
+async def test_a_deleted_server_is_gone_and_its_jobs_stay(world: World, fake: FakeMisp) -> None:
+    org = await world.organisation("Home")
+    user = await world.member("User", org)
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+    brought = await world.query(
+        "SELECT id FROM events WHERE source_server_id = $1", int(server["id"])
+    )
+
+    refused = await world.client.post(f"/sync/servers/delete/{server['id']}", headers=user.headers)
+    deleted = await world.client.post(f"/sync/servers/delete/{server['id']}", headers=headers)
+    again = await world.client.post(f"/sync/servers/delete/{server['id']}", headers=headers)
+    listed = await world.client.get("/sync/servers/index", headers=headers)
+    pulled = await world.client.get(f"/sync/servers/pull/{server['id']}", headers=headers)
+    kept = await world.client.get(f"/sync/jobs/{job['id']}", headers=headers)
+
+    assert refused.status_code == 403
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["message"] == "Server deleted"
+    assert again.status_code == 404
+    assert all(s["Server"]["id"] != server["id"] for s in listed.json())
+    assert pulled.status_code == 404
+    assert kept.json()["status"] == "done"
+    assert kept.json()["server_id"] is None
+    assert brought  # the pull brought events from it...
+    kept_events = await world.query(
+        "SELECT source_server_id FROM events WHERE id = ANY($1::bigint[])",
+        [r["id"] for r in brought],
+    )
+    assert [r["source_server_id"] for r in kept_events] == [None] * len(brought)  # ...they stay

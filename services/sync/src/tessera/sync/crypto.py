@@ -9,7 +9,10 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
 
-__all__ = ["KeyBox", "UnreadableKey"]
+__all__ = ["HINTED", "KeyBox", "UnreadableKey"]
+
+HINTED = "..."
+"""how a key shown in place of a stored key starts (its last four characters follow)"""
 
 
 class UnreadableKey(Exception):
@@ -32,4 +35,4 @@ class KeyBox:
 
     @staticmethod
     def hint(authkey: str) -> str:
-        return f"...{authkey[-4:]}" if len(authkey) > 8 else "..."
+        return f"{HINTED}{authkey[-4:]}" if len(authkey) > 8 else HINTED

@@ -69,13 +69,44 @@ def _decoded(row: Any) -> dict[str, Any] | None:
     return found
 
 
-async def server(conn: Conn, server_id: int) -> dict[str, Any] | None:
+async def server(conn: Conn, server_id: int, *, lock: bool = False) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_SERVER} FROM servers s JOIN organisations o ON o.id = s.org_id "  # noqa: S608
-        "LEFT JOIN organisations r ON r.id = s.remote_org_id WHERE s.id = $1",
+        "LEFT JOIN organisations r ON r.id = s.remote_org_id WHERE s.id = $1"
+        + (" FOR UPDATE OF s" if lock else ""),
         server_id,
     )
     return _decoded(row)
+
+
+_EDITABLE = frozenset({
+    "name", "url", "authkey", "remote_org_id", "push", "pull", "push_sightings", "pull_rules",
+    "push_rules", "internal", "unpublish_event", "publish_without_email", "self_signed",
+    "allow_private_addresses", "priority", "index_etag",
+})  # fmt: skip
+
+
+async def update_server(conn: Conn, server_id: int, columns: dict[str, Any]) -> None:
+    """Set the given columns (names from :data:`_EDITABLE` only; rules as JSON)."""
+    unknown = set(columns) - _EDITABLE
+    if unknown:
+        raise ValueError(f"not a server column: {sorted(unknown)}")
+    if not columns:
+        return
+    names = sorted(columns)
+    values = [json.dumps(columns[n]) if n.endswith("_rules") else columns[n] for n in names]
+    sets = ", ".join(
+        f"{n} = ${i}::jsonb" if n.endswith("_rules") else f"{n} = ${i}"
+        for i, n in enumerate(names, start=2)
+    )
+    await conn.execute(f"UPDATE servers SET {sets} WHERE id = $1", server_id, *values)  # noqa: S608
+
+
+async def delete_server(conn: Conn, server_id: int) -> bool:
+    """Remove the server (jobs and events keep their rows: their references become null)."""
+    return (
+        await conn.fetchval("DELETE FROM servers WHERE id = $1 RETURNING true", server_id) is True
+    )
 
 
 async def push_servers(conn: Conn) -> list[dict[str, Any]]:

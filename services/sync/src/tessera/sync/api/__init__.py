@@ -2,6 +2,7 @@
 key)`` works), one module per resource; no SQL here."""
 
 from tessera.sync.api.attributes import router as attributes
+from tessera.sync.api.blocklists import router as blocklists
 from tessera.sync.api.events import router as events
 from tessera.sync.api.feeds import export as feed_export
 from tessera.sync.api.feeds import router as feeds
@@ -13,4 +14,6 @@ from tessera.sync.api.tags import router as tags
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = [instance, servers, feeds, feed_export, events, attributes, tags, sightings, search]
+ROUTERS = [
+    instance, servers, feeds, feed_export, events, attributes, tags, sightings, search, blocklists,
+]  # fmt: skip

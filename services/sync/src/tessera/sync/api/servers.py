@@ -15,7 +15,7 @@ from tessera.common.problems import Problem
 from tessera.sync import exchange
 from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings
 from tessera.sync.api.events import misp_routes
-from tessera.sync.crypto import KeyBox, UnreadableKey
+from tessera.sync.crypto import HINTED, KeyBox, UnreadableKey
 from tessera.sync.service import pull, push, servers
 from tessera.sync.wire import render_org
 
@@ -32,6 +32,12 @@ _EXAMPLE = {
     "pull": True,
     "push": False,
     "pull_rules": {"tags": {"OR": ["tlp:white"], "NOT": []}, "orgs": {"OR": [], "NOT": []}},
+}
+
+
+_EDIT_EXAMPLES: dict[str, Any] = {
+    "stop pulling": {"value": {"pull": False}},
+    "a new key": {"value": {"authkey": "<the new key>"}},
 }
 
 
@@ -66,12 +72,24 @@ def _rules(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-def _server_in(body: dict[str, Any]) -> dict[str, Any]:
-    """What ``servers/add`` takes, in MISP's spellings (``Server`` wrapper or not)."""
+_FLAGS = ("push", "pull", "push_sightings", "internal", "unpublish_event",
+          "publish_without_email", "self_signed", "allow_private_addresses")  # fmt: skip
+
+
+def _server_in(body: dict[str, Any], *, editing: bool = False) -> dict[str, Any]:
+    """What ``servers/add`` takes, in MISP's spellings (``Server`` wrapper or not); with
+    ``editing``, what ``servers/edit`` changes: only the fields sent. An empty ``authkey``
+    keeps the key, as MISP's edit form does, and so does the hint ``servers/index`` shows
+    instead of the key (PyMISP's ``update_server`` sends back what it read)."""
     body = body.get("Server", body)
-    missing = [f for f in ("name", "url", "authkey") if not str(body.get(f) or "").strip()]
+    if not isinstance(body, dict):
+        raise InvalidServer(errors=[{"field": "Server", "in": "body", "type": "object",
+                                     "message": "an object of the server's fields"}])  # fmt: skip
+    required = ("name", "url") if editing else ("name", "url", "authkey")
+    sent = [f for f in required if not editing or f in body]
+    missing = [f for f in sent if not str(body.get(f) or "").strip()]
     url = str(body.get("url") or "")
-    if not missing and not url.startswith(("http://", "https://")):
+    if "url" in sent and "url" not in missing and not url.startswith(("http://", "https://")):
         missing.append("url")
     if missing:
         raise InvalidServer(
@@ -80,29 +98,32 @@ def _server_in(body: dict[str, Any]) -> dict[str, Any]:
                      "message": "required" if f != "url" else "an http(s) URL"}
                     for f in missing],
         )  # fmt: skip
+    out: dict[str, Any] = {}
+    if "name" in sent:
+        out["name"] = str(body["name"])[:255]
+    if "url" in sent:
+        out["url"] = url[:1024]
+    authkey = str(body.get("authkey") or "").strip()
+    if authkey and not (editing and authkey.startswith(HINTED)):
+        out["authkey"] = authkey
     remote = body.get("Organisation") or body.get("RemoteOrg")
     if remote is None and body.get("remote_org_uuid"):
         remote = {"uuid": body["remote_org_uuid"], "name": body.get("remote_org_name")}
     if remote is not None:
         try:
             remote = {"uuid": uuid.UUID(str(remote.get("uuid"))), "name": remote.get("name")}
-        except ValueError:
+        except (AttributeError, ValueError):
             error = {"field": "Organisation.uuid", "in": "body", "type": "uuid",
                      "message": "not a uuid"}  # fmt: skip
             raise InvalidServer(errors=[error]) from None
-    return {
-        "name": str(body["name"])[:255], "url": url[:1024], "authkey": str(body["authkey"]).strip(),
-        "remote_org": remote, "push": _flag(body.get("push")), "pull": _flag(body.get("pull")),
-        "push_sightings": _flag(body.get("push_sightings")),
-        "pull_rules": _rules(body.get("pull_rules"), "pull_rules"),
-        "push_rules": _rules(body.get("push_rules"), "push_rules"),
-        "internal": _flag(body.get("internal")),
-        "unpublish_event": _flag(body.get("unpublish_event")),
-        "publish_without_email": _flag(body.get("publish_without_email")),
-        "self_signed": _flag(body.get("self_signed")),
-        "allow_private_addresses": _flag(body.get("allow_private_addresses")),
-        "priority": _priority(body.get("priority")),
-    }  # fmt: skip
+    if remote is not None or not editing:
+        out["remote_org"] = remote
+    out |= {f: _flag(body.get(f)) for f in _FLAGS if not editing or f in body}
+    out |= {f: _rules(body.get(f), f) for f in ("pull_rules", "push_rules")
+            if not editing or f in body}  # fmt: skip
+    if not editing or "priority" in body:
+        out["priority"] = _priority(body.get("priority"))
+    return out
 
 
 def _priority(value: Any) -> int:
@@ -167,11 +188,51 @@ async def add_server(
     remote = wanted["remote_org"]
     # as MISP's ServersController: `internal` only for a link to the host organisation itself
     wanted["internal"] = wanted["internal"] and (
-        settings.host_org_uuid is not None
-        and remote is not None
-        and remote["uuid"] == settings.host_org_uuid
+        remote is not None and remote["uuid"] == settings.host_org_uuid
     )
     return _server_out(await servers.add_server(uow, wanted, me, keys), keys)
+
+
+@misp_routes(
+    router,
+    "/servers/edit/{server_id}",
+    ["POST", "PUT"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Change a remote server (site admins): only the fields sent; an empty key keeps it",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def edit_server(
+    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    me: Me,
+    uow: UoW,
+    keys: Keys,
+    settings: SyncSettings,
+    body: Annotated[dict[str, Any], Body(openapi_examples=_EDIT_EXAMPLES)],
+) -> dict[str, Any]:
+    changes = _server_in(body, editing=True)
+    edited = await servers.edit_server(
+        uow, server_id, changes, me, keys, host_org_uuid=settings.host_org_uuid
+    )
+    return _server_out(edited, keys)
+
+
+@misp_routes(
+    router,
+    "/servers/delete/{server_id}",
+    ["POST", "DELETE"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Remove a remote server (site admins): its jobs stay, its events stay here",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def delete_server(
+    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
+) -> dict[str, Any]:
+    await servers.delete_server(uow, server_id, me)
+    message = "Server deleted"
+    return {"saved": True, "success": True, "name": message, "message": message,
+            "url": f"/servers/delete/{server_id}", "id": str(server_id)}  # fmt: skip
 
 
 @router.get("/servers/index", summary="The remote servers (site admins)", responses={403: DENIED})

@@ -20,6 +20,8 @@ __all__ = [
     "ServerNotFound",
     "add_server",
     "called",
+    "delete_server",
+    "edit_server",
     "event_uuid_of",
     "list_servers",
     "remote_for",
@@ -79,6 +81,57 @@ async def add_server(
         found = await exchange.server(conn, server_id)
     assert found is not None
     return found
+
+
+async def edit_server(
+    uow: UnitOfWork,
+    server_id: int,
+    changes: dict[str, Any],
+    viewer: Viewer,
+    keys: KeyBox,
+    *,
+    host_org_uuid: UUID | None,
+) -> dict[str, Any]:
+    """MISP's ``servers/edit``: the fields sent, nothing else. A new key is sealed; a new URL
+    forgets the index's ETag (another server's index); ``internal`` holds only while the
+    remote organisation is the host organisation, as MISP's edit clears it otherwise."""
+    require_site_admin(viewer)
+    now = datetime.now(UTC)
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        found = await exchange.server(conn, server_id, lock=True)
+        if found is None:
+            raise ServerNotFound()
+        columns = {k: v for k, v in changes.items() if k not in ("remote_org", "authkey")}
+        if "authkey" in changes:
+            columns["authkey"] = keys.seal(changes["authkey"])
+        remote_org_uuid = found["remote_org_uuid"]
+        remote = changes.get("remote_org")
+        if remote is not None:
+            columns["remote_org_id"] = await directory.ensure_organisation(
+                conn, UUID(str(remote["uuid"])), remote.get("name") or "remote", now
+            )
+            remote_org_uuid = remote["uuid"]
+        internal = columns.get("internal", found["internal"])
+        if internal and (host_org_uuid is None or remote_org_uuid != host_org_uuid):
+            columns["internal"] = False
+        if "url" in columns and columns["url"] != found["url"]:
+            columns["index_etag"] = None
+        await exchange.update_server(conn, server_id, columns)
+        await uow.commit()
+    return await server_for(uow, server_id)
+
+
+async def delete_server(uow: UnitOfWork, server_id: int, viewer: Viewer) -> None:
+    """MISP's ``servers/delete``: the server goes. Its jobs stay in the history without it,
+    the events it brought stay here (no longer marked as its), and a queued pull or push item
+    of it finds it gone and is counted as failed."""
+    require_site_admin(viewer)
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        if not await exchange.delete_server(conn, server_id):
+            raise ServerNotFound()
+        await uow.commit()
 
 
 async def list_servers(uow: UnitOfWork, viewer: Viewer, *, limit: int, offset: int) -> list[Any]:
