@@ -1,0 +1,146 @@
+"""MISP's separate sighting push, the receiving end: ``filterSightingUuidsForPush`` and
+``bulkSaveSightings`` as a pushing server calls them, the peer keeping each sighting once by
+its uuid."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tessera.common.testing import Infra, run_sync
+from tessera.common.testing.broker import publish_envelope
+
+from .conftest import Instance, InstanceWorld, auth_envelope, running_instance
+
+SYNC_ORG = uuid.uuid4()
+"""the peer's organisation whose users are sync users (the home instance's account there)"""
+
+
+@pytest.fixture(scope="module")
+def peer(infra: Infra) -> Iterator[Instance]:
+    """A second sync instance where the users of ``SYNC_ORG`` are sync users."""
+    sync_user = {"admin": "sync_user", "member": "sync_user"}
+    with running_instance(infra, roles={"organisations": {str(SYNC_ORG): sync_user}}) as other:
+        envelope = auth_envelope(
+            "auth.organisation.created",
+            {"organisation_id": str(SYNC_ORG), "name": "Home's account"}, str(SYNC_ORG),
+        )  # fmt: skip
+        run_sync(publish_envelope(other.infra.rabbitmq, other.infra.exchange, envelope))
+        yield other
+
+
+@pytest.fixture
+async def there(peer: Instance) -> AsyncIterator[InstanceWorld]:
+    async with httpx.AsyncClient(base_url=peer.root, timeout=30) as client:
+        yield InstanceWorld.of(peer, client)
+
+
+async def _event(client: httpx.AsyncClient, headers: dict[str, str], values: list[str]) -> Any:
+    body = {
+        "info": f"sighted {uuid.uuid4().hex[:6]}", "distribution": "3", "published": True,
+        "Attribute": [{"type": "domain", "value": v, "distribution": "5"} for v in values],
+    }  # fmt: skip
+    added = await client.post("/sync/events/add", json=body, headers=headers)
+    assert added.status_code == 200, added.text
+    return added.json()["Event"]
+
+
+async def _sightings_there(there: InstanceWorld, event_uuid: str) -> list[Any]:
+    return await there.query(
+        "SELECT s.uuid, o.uuid AS org FROM sightings s JOIN events e ON e.id = s.event_id "
+        "LEFT JOIN organisations o ON o.id = s.org_id WHERE e.uuid = $1",
+        uuid.UUID(event_uuid),
+    )
+
+
+def _sighting(attribute_uuid: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "uuid": str(uuid.uuid4()), "attribute_uuid": attribute_uuid, "type": "0",
+        "date_sighting": "1700000000", "source": "elsewhere", **fields,
+    }  # fmt: skip
+
+
+async def test_the_routes_a_pushing_server_calls_answer_as_misp_does(
+    there: InstanceWorld,
+) -> None:
+    sync = await there.member("Sync", SYNC_ORG)
+    event = await _event(there.client, sync.headers, ["a.example", "b.example"])
+    other = await _event(there.client, sync.headers, ["c.example"])
+    attribute = event["Attribute"][0]["uuid"]
+    reporter = str(uuid.uuid4())
+    sightings = [
+        _sighting(attribute, org_id="7", Organisation={"uuid": reporter, "name": "Reporter"}),
+        _sighting(attribute, org_id="0"),  # no organisation (anonymised where it comes from)
+        _sighting(other["Attribute"][0]["uuid"]),  # of another event: left out
+    ]
+
+    saved = await there.client.post(
+        f"/sync/sightings/bulkSaveSightings/{event['uuid']}", json=sightings,
+        headers=sync.headers,
+    )  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {"saved": True, "success": "2 sightings added."}
+    again = await there.client.post(
+        f"/sync/sightings/bulkSaveSightings/{event['id']}", json={"Sighting": sightings},
+        headers=sync.headers,
+    )  # fmt: skip
+    assert again.json() == {"saved": False, "success": "No sightings added."}
+    rows = await _sightings_there(there, event["uuid"])
+    assert {r["uuid"]: r["org"] for r in rows} == {
+        uuid.UUID(sightings[0]["uuid"]): uuid.UUID(reporter),
+        uuid.UUID(sightings[1]["uuid"]): None,
+    }
+    stamp = await there.query("SELECT sighting_timestamp FROM events WHERE uuid = $1",
+                              uuid.UUID(event["uuid"]))  # fmt: skip
+    assert stamp[0]["sighting_timestamp"] > 1700000000  # moved on: saved now
+
+    unknown = str(uuid.uuid4())
+    known = await there.client.post(
+        f"/sync/sightings/filterSightingUuidsForPush/{event['uuid']}",
+        json=[sightings[0]["uuid"], sightings[2]["uuid"], unknown, "not a uuid"],
+        headers=sync.headers,
+    )
+    assert known.status_code == 200, known.text
+    assert known.json() == [sightings[0]["uuid"]]
+
+    missing = await there.client.post(
+        f"/sync/sightings/filterSightingUuidsForPush/{unknown}", json=[], headers=sync.headers
+    )
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "Event not found"
+    refused = await there.client.post(
+        f"/sync/sightings/bulkSaveSightings/{unknown}", json=sightings, headers=sync.headers
+    )
+    assert refused.status_code == 405
+    assert refused.json()["message"] == "Event not found or not accessible by this user."
+
+
+async def test_a_user_who_is_not_a_sync_user_saves_sightings_as_their_own_organisation(
+    there: InstanceWorld,
+) -> None:
+    sync = await there.member("Sync", SYNC_ORG)
+    event = await _event(there.client, sync.headers, ["d.example"])
+    plain_org = await there.organisation("Plain")
+    plain = await there.member("Plain", plain_org)
+    offered = _sighting(
+        event["Attribute"][0]["uuid"], org_id="7",
+        Organisation={"uuid": str(uuid.uuid4()), "name": "Claimed"},
+    )  # fmt: skip
+
+    filtered = await there.client.post(
+        f"/sync/sightings/filterSightingUuidsForPush/{event['uuid']}", json=[offered["uuid"]],
+        headers=plain.headers,
+    )  # fmt: skip
+    saved = await there.client.post(
+        f"/sync/sightings/bulkSaveSightings/{event['uuid']}", json=[offered],
+        headers=plain.headers,
+    )  # fmt: skip
+
+    assert filtered.status_code == 403  # sync users only
+    assert saved.json() == {"saved": True, "success": "1 sightings added."}
+    rows = await _sightings_there(there, event["uuid"])
+    assert [r["org"] for r in rows] == [plain_org]
