@@ -144,3 +144,24 @@ async def test_a_user_who_is_not_a_sync_user_saves_sightings_as_their_own_organi
     assert saved.json() == {"saved": True, "success": "1 sightings added."}
     rows = await _sightings_there(there, event["uuid"])
     assert [r["org"] for r in rows] == [plain_org]
+
+
+async def test_a_sighting_added_here_moves_its_event_sighting_timestamp(
+    there: InstanceWorld,
+) -> None:
+    sync = await there.member("Sync", SYNC_ORG)
+    event = await _event(there.client, sync.headers, ["e.example"])
+    before = await there.query(
+        "SELECT sighting_timestamp FROM events WHERE uuid = $1", uuid.UUID(event["uuid"])
+    )
+
+    sighted = await there.client.post(
+        f"/sync/sightings/add/{event['Attribute'][0]['uuid']}", json={}, headers=sync.headers
+    )
+
+    assert sighted.status_code == 200, sighted.text
+    after = await there.query(
+        "SELECT sighting_timestamp FROM events WHERE uuid = $1", uuid.UUID(event["uuid"])
+    )
+    assert before[0]["sighting_timestamp"] == 0
+    assert after[0]["sighting_timestamp"] > 0  # what a push compares with a remote's
