@@ -1,6 +1,7 @@
-"""MISP's separate sighting push, the receiving end: ``filterSightingUuidsForPush`` and
-``bulkSaveSightings`` as a pushing server calls them, the peer keeping each sighting once by
-its uuid."""
+"""MISP's separate sighting push between two Tessera sync instances: a push offers the
+sightings of the events the peer has already (``filterSightingUuidsForPush``), sends only
+those it lacks (``bulkSaveSightings``), under MISP's default sighting policy, and the peer
+keeps each sighting once by its uuid."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from tessera.common.testing import Infra, run_sync
-from tessera.common.testing.broker import publish_envelope
+from tessera.common.testing.broker import eventually, publish_envelope
 
-from .conftest import Instance, InstanceWorld, auth_envelope, running_instance
+from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, running_instance
 
 SYNC_ORG = uuid.uuid4()
 """the peer's organisation whose users are sync users (the home instance's account there)"""
@@ -33,10 +35,23 @@ def peer(infra: Infra) -> Iterator[Instance]:
         yield other
 
 
+@pytest.fixture(autouse=True)
+async def _push_off_afterwards(world: World) -> AsyncIterator[None]:
+    yield
+    await world.query("UPDATE servers SET push = false WHERE push")
+
+
 @pytest.fixture
 async def there(peer: Instance) -> AsyncIterator[InstanceWorld]:
     async with httpx.AsyncClient(base_url=peer.root, timeout=30) as client:
         yield InstanceWorld.of(peer, client)
+
+
+async def _admin(world: World) -> tuple[Member, dict[str, str]]:
+    org = await world.organisation("Home")
+    admin = await world.member("Admin", org, role="admin")
+    bearer = world.tokens.bearer(admin.id, roles=["superadmin"])
+    return admin, bearer | {"Accept": "application/json"}
 
 
 async def _event(client: httpx.AsyncClient, headers: dict[str, str], values: list[str]) -> Any:
@@ -49,12 +64,108 @@ async def _event(client: httpx.AsyncClient, headers: dict[str, str], values: lis
     return added.json()["Event"]
 
 
+async def _sight(world: World, headers: dict[str, str], attribute_uuid: str) -> str:
+    sighted = await world.client.post(
+        f"/sync/sightings/add/{attribute_uuid}", json={"source": "test"}, headers=headers
+    )
+    assert sighted.status_code == 200, sighted.text
+    found: str = sighted.json()["Sighting"]["uuid"]
+    return found
+
+
+async def _push(world: World, headers: dict[str, str], server_id: int) -> dict[str, Any]:
+    started = await world.client.get(f"/sync/servers/push/{server_id}", headers=headers)
+    assert started.status_code == 200, started.text
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(started.json()["url"], headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job: dict[str, Any] = await eventually(done, timeout=30, what="the push job")
+    return job
+
+
 async def _sightings_there(there: InstanceWorld, event_uuid: str) -> list[Any]:
     return await there.query(
         "SELECT s.uuid, o.uuid AS org FROM sightings s JOIN events e ON e.id = s.event_id "
         "LEFT JOIN organisations o ON o.id = s.org_id WHERE e.uuid = $1",
         uuid.UUID(event_uuid),
     )
+
+
+async def test_a_push_sends_the_peer_only_the_sightings_it_lacks_and_never_twice(
+    world: World, there: InstanceWorld, peer: Instance
+) -> None:
+    admin, headers = await _admin(world)
+    await world.organisation("Peer", SYNC_ORG)
+    analyst = await world.member("Analyst", SYNC_ORG)  # of the peer's organisation, here
+    event = await _event(world.client, headers, [f"s{uuid.uuid4().hex[:8]}.example"])
+    attribute = event["Attribute"][0]["uuid"]
+    first_sighting = await _sight(world, analyst.headers, attribute)
+    account = await there.member("Sync", SYNC_ORG)
+    added = await world.client.post(
+        "/sync/servers/add",
+        json={"name": "peer", "push": True, "push_sightings": True,
+              "allow_private_addresses": True, "url": peer.url, "authkey": account.key,
+              "Organisation": {"uuid": str(SYNC_ORG), "name": "Peer"},
+              "push_rules": {"orgs": {"OR": [str(admin.org)]}}},
+        headers=headers,
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    server_id = int(added.json()["Server"]["id"])
+
+    first = await _push(world, headers, server_id)
+    assert (first["pushed"], first["failed"], first["sightings"]) == (1, 0, 0), first
+    assert {r["uuid"] for r in await _sightings_there(there, event["uuid"])} == {
+        uuid.UUID(first_sighting)  # sent inside the event
+    }
+
+    await anyio.sleep(1.1)  # sighting timestamps are seconds: the new ones must be newer
+    new = {await _sight(world, analyst.headers, attribute) for _ in range(2)}
+    # the home organisation's own: MISP reads the sightings as the peer's organisation, which
+    # neither holds the event nor made this one (Sightings_policy 0)
+    home_sighting = await _sight(world, headers, attribute)
+
+    second = await _push(world, headers, server_id)
+    assert second["status"] == "done", second
+    assert second["pushed"] == 0  # the peer has the event as new: skipped
+    assert second["error"] is None, second
+    assert second["sightings"] == 2, second  # the first one is there already: not sent
+    received = await _sightings_there(there, event["uuid"])
+    assert {r["uuid"] for r in received} == {uuid.UUID(u) for u in {first_sighting, *new}}
+    assert uuid.UUID(home_sighting) not in {r["uuid"] for r in received}
+    assert {r["org"] for r in received} == {SYNC_ORG}  # who saw them travels with them
+
+    third = await _push(world, headers, server_id)
+    assert (third["sightings"], third["error"]) == (0, None), third
+    again = await _sightings_there(there, event["uuid"])
+    assert sorted(r["uuid"] for r in again) == sorted(r["uuid"] for r in received)
+
+
+async def test_without_push_sightings_the_peer_is_sent_no_sightings(
+    world: World, there: InstanceWorld, peer: Instance
+) -> None:
+    admin, headers = await _admin(world)
+    await world.organisation("Peer", SYNC_ORG)
+    analyst = await world.member("Analyst", SYNC_ORG)
+    event = await _event(world.client, headers, [f"n{uuid.uuid4().hex[:8]}.example"])
+    account = await there.member("Sync", SYNC_ORG)
+    added = await world.client.post(
+        "/sync/servers/add",
+        json={"name": "peer", "push": True, "allow_private_addresses": True, "url": peer.url,
+              "authkey": account.key, "Organisation": {"uuid": str(SYNC_ORG), "name": "Peer"},
+              "push_rules": {"orgs": {"OR": [str(admin.org)]}}},
+        headers=headers,
+    )  # fmt: skip
+    server_id = int(added.json()["Server"]["id"])
+    assert (await _push(world, headers, server_id))["pushed"] == 1
+    await anyio.sleep(1.1)
+    await _sight(world, analyst.headers, event["Attribute"][0]["uuid"])
+
+    job = await _push(world, headers, server_id)
+
+    assert job["sightings"] == 0, job
+    assert await _sightings_there(there, event["uuid"]) == []
 
 
 def _sighting(attribute_uuid: str, **fields: Any) -> dict[str, Any]:

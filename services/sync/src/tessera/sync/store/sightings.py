@@ -1,6 +1,7 @@
 """SQL for MISP's separate sighting push (``Sighting::pushSightings`` and the two routes it
-calls): which sighting uuids are known here, and sightings saved by uuid. asyncpg, inside
-the caller's transaction; nothing here commits."""
+calls): which events have sightings newer here than a remote's copy, which of an event's
+sightings a remote's organisation may be sent, which sighting uuids are known here, and
+sightings saved by uuid. asyncpg, inside the caller's transaction; nothing here commits."""
 
 from __future__ import annotations
 
@@ -16,10 +17,76 @@ __all__ = [
     "delete_expirations",
     "insert_sightings",
     "known_sighting_uuids",
+    "sighting_push_events",
+    "sighting_uuids_to_push",
+    "sightings_to_push",
     "visible_attribute_ids",
 ]
 
 Conn = Any
+
+
+async def sighting_push_events(
+    conn: Conn, entries: Sequence[tuple[UUID, int]], *, event_uuid: UUID | None = None
+) -> list[Any]:
+    """Of the remote's ``(event uuid, sighting_timestamp)``: the local events whose
+    ``sighting_timestamp`` is newer (MISP's rule: its own event index against the remote's),
+    only ``event_uuid`` when given; each with the columns the push rules and the
+    distribution rules read (those of :func:`exchange.push_candidates`) and its holder
+    (``org_id``), which MISP's sighting policy reads."""
+    if not entries:
+        return []
+    return list(
+        await conn.fetch(
+            """
+            SELECT e.id, e.uuid, e.org_id, e.timestamp, e.distribution, e.sharing_group_id,
+                e.orgc_id, e.source_server_id, c.uuid AS orgc_uuid, c.name AS orgc_name,
+                COALESCE((SELECT array_agg(t.name) FROM event_tags et
+                          JOIN tags t ON t.id = et.tag_id
+                          WHERE et.event_id = e.id AND NOT et.local), '{}') AS tag_names,
+                COALESCE((SELECT array_agg(t.id) FROM event_tags et
+                          JOIN tags t ON t.id = et.tag_id
+                          WHERE et.event_id = e.id AND NOT et.local), '{}') AS tag_ids
+            FROM unnest($1::uuid[], $2::bigint[]) AS r(uuid, sighting_timestamp)
+            JOIN events e ON e.uuid = r.uuid
+            JOIN organisations c ON c.id = e.orgc_id
+            WHERE e.sighting_timestamp > 0 AND e.sighting_timestamp > r.sighting_timestamp
+              AND ($3::uuid IS NULL OR e.uuid = $3)
+            ORDER BY e.id
+            """,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            event_uuid,
+        )
+    )
+
+
+async def sighting_uuids_to_push(
+    conn: Conn, event_id: int, *, org_id: int | None, every: bool, after: UUID | None, limit: int
+) -> list[UUID]:
+    """One batch of the event's sighting uuids, in uuid order after ``after``: all of them
+    (``every``) or only those of ``org_id``."""
+    rows = await conn.fetch(
+        "SELECT uuid FROM sightings WHERE event_id = $1 AND ($2 OR org_id = $3) "
+        "AND ($4::uuid IS NULL OR uuid > $4) ORDER BY uuid LIMIT $5",
+        event_id, every, org_id, after, limit,
+    )  # fmt: skip
+    return [r["uuid"] for r in rows]
+
+
+async def sightings_to_push(conn: Conn, event_id: int, uuids: Sequence[UUID]) -> list[Any]:
+    """The event's sightings of ``uuids``, with their attribute's uuid and their
+    organisation (``og_*``, None for a sighting of no organisation)."""
+    return list(
+        await conn.fetch(
+            "SELECT s.*, a.uuid AS attribute_uuid, og.id AS og_id, og.uuid AS og_uuid, "
+            "og.name AS og_name FROM sightings s JOIN attributes a ON a.id = s.attribute_id "
+            "LEFT JOIN organisations og ON og.id = s.org_id "
+            "WHERE s.event_id = $1 AND s.uuid = ANY($2::uuid[]) ORDER BY s.uuid",
+            event_id,
+            list(uuids),
+        )
+    )
 
 
 async def known_sighting_uuids(
