@@ -15,6 +15,7 @@ import pytest
 
 from tessera.common.testing import Infra, run_sync
 from tessera.common.testing.broker import eventually, publish_envelope
+from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
 from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, running_instance
 
@@ -166,6 +167,46 @@ async def test_without_push_sightings_the_peer_is_sent_no_sightings(
 
     assert job["sightings"] == 0, job
     assert await _sightings_there(there, event["uuid"]) == []
+
+
+async def test_a_push_sends_a_misp_server_the_sightings_it_lacks_in_misps_shapes(
+    world: World,
+) -> None:
+    admin, headers = await _admin(world)
+    fake_org = await world.organisation("Fake's owner")
+    analyst = await world.member("Analyst", fake_org)  # of the fake's organisation, here
+    event = await _event(world.client, headers, [f"f{uuid.uuid4().hex[:8]}.example"])
+    attribute = event["Attribute"][0]["uuid"]
+    carried = await _sight(world, analyst.headers, attribute)
+    with FakeMisp(Corpus(events=1, attributes=1)) as fake:
+        added = await world.client.post(
+            "/sync/servers/add",
+            json={"name": "fake", "push": True, "push_sightings": True,
+                  "allow_private_addresses": True, "url": fake.url, "authkey": fake.key,
+                  "Organisation": {"uuid": str(fake_org), "name": "Fake"},
+                  "push_rules": {"orgs": {"OR": [str(admin.org)]}}},
+            headers=headers,
+        )  # fmt: skip
+        server_id = int(added.json()["Server"]["id"])
+        first = await _push(world, headers, server_id)
+        assert (first["pushed"], first["sightings"]) == (1, 0), first
+        sent = fake.pushed[event["uuid"]].body["Attribute"][0]["Sighting"]
+        assert [s["uuid"] for s in sent] == [carried]
+
+        await anyio.sleep(1.1)
+        new = await _sight(world, analyst.headers, attribute)
+        fake.counters.reset()
+        second = await _push(world, headers, server_id)
+        third = await _push(world, headers, server_id)
+
+    assert (second["sightings"], second["error"]) == (1, None), second
+    received = fake.received_sightings[event["uuid"]]
+    assert set(received) == {new}
+    assert received[new]["attribute_uuid"] == attribute
+    assert received[new]["Organisation"]["uuid"] == str(fake_org)
+    assert fake.counters.requests["sightings/filterSightingUuidsForPush"] == 1
+    assert fake.counters.requests["sightings/bulkSaveSightings"] == 1  # not the third time
+    assert third["sightings"] == 0, third
 
 
 def _sighting(attribute_uuid: str, **fields: Any) -> dict[str, Any]:
