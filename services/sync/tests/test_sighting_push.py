@@ -5,6 +5,7 @@ keeps each sighting once by its uuid."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -74,15 +75,22 @@ async def _sight(world: World, headers: dict[str, str], attribute_uuid: str) -> 
     return found
 
 
-async def _push(world: World, headers: dict[str, str], server_id: int) -> dict[str, Any]:
-    started = await world.client.get(f"/sync/servers/push/{server_id}", headers=headers)
+async def _push(world: World, headers: dict[str, str], server: int | str) -> dict[str, Any]:
+    """A push job (of ``/sync/servers/push/{server}``, or of the path given), settled."""
+    path = server if isinstance(server, str) else f"/sync/servers/push/{server}"
+    return await _job(world, headers, path)
+
+
+async def _job(world: World, headers: dict[str, str], path: str) -> dict[str, Any]:
+    """The job ``path`` (a pull or a push) starts, once settled."""
+    started = await world.client.get(path, headers=headers)
     assert started.status_code == 200, started.text
 
     async def done() -> dict[str, Any] | None:
         job = (await world.client.get(started.json()["url"], headers=headers)).json()
         return job if job["status"] in ("done", "failed") else None
 
-    job: dict[str, Any] = await eventually(done, timeout=30, what="the push job")
+    job: dict[str, Any] = await eventually(done, timeout=30, what="the job")
     return job
 
 
@@ -207,6 +215,35 @@ async def test_a_push_sends_a_misp_server_the_sightings_it_lacks_in_misps_shapes
     assert fake.counters.requests["sightings/filterSightingUuidsForPush"] == 1
     assert fake.counters.requests["sightings/bulkSaveSightings"] == 1  # not the third time
     assert third["sightings"] == 0, third
+
+
+async def test_sightings_made_here_go_back_to_the_server_the_event_was_pulled_from(
+    world: World,
+) -> None:
+    _, headers = await _admin(world)
+    fake_org = await world.organisation("Fake's owner")
+    analyst = await world.member("Analyst", fake_org)
+    corpus = Corpus(events=1, attributes=2, distributions=(3,), seed=random.randrange(2**31))
+    with FakeMisp(corpus) as fake:
+        added = await world.client.post(
+            "/sync/servers/add",
+            json={"name": "fake", "pull": True, "push": True, "push_sightings": True,
+                  "allow_private_addresses": True, "url": fake.url, "authkey": fake.key,
+                  "Organisation": {"uuid": str(fake_org), "name": "Fake"}},
+            headers=headers,
+        )  # fmt: skip
+        server_id = int(added.json()["Server"]["id"])
+        pulled = fake.event_uuid(0)
+        pull = await _job(world, headers, f"/sync/servers/pull/{server_id}/{pulled}")
+        assert pull["fetched"] == 1, pull
+        viewed = await world.client.get(f"/sync/events/view/{pulled}", headers=headers)
+        attribute = viewed.json()["Event"]["Attribute"][0]["uuid"]
+        sighting = await _sight(world, analyst.headers, attribute)
+
+        job = await _push(world, headers, f"/sync/servers/push/{server_id}/{pulled}")
+
+    assert (job["pushed"], job["skipped"], job["sightings"]) == (0, 1, 1), job  # pass-along
+    assert set(fake.received_sightings[pulled]) == {sighting}
 
 
 def _sighting(attribute_uuid: str, **fields: Any) -> dict[str, Any]:
