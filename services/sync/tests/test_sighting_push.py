@@ -265,6 +265,7 @@ async def test_the_routes_a_pushing_server_calls_answer_as_misp_does(
         _sighting(attribute, org_id="7", Organisation={"uuid": reporter, "name": "Reporter"}),
         _sighting(attribute, org_id="0"),  # no organisation (anonymised where it comes from)
         _sighting(other["Attribute"][0]["uuid"]),  # of another event: left out
+        _sighting(attribute, source="nul\x00"),  # PostgreSQL's text cannot hold it: left out
     ]
 
     saved = await there.client.post(

@@ -119,6 +119,8 @@ def _offered(payload: Any) -> list[_Offered]:
             sighting = SightingIn.model_validate(body)
         except ValidationError:
             continue
+        if "\x00" in sighting.source or (sighting.org and "\x00" in sighting.org.name):
+            continue  # PostgreSQL's text cannot hold it
         found.append(_Offered(sighting, attribute_uuid, names_org))
     return found
 
