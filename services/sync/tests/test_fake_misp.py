@@ -351,6 +351,44 @@ def test_filter_event_ids_for_push_answers_what_is_missing_or_older(
     assert answer == [unknown, older["uuid"]]
 
 
+def test_sightings_pushed_on_their_own_are_kept_once_and_move_the_index(
+    misp: httpx.Client, fake: FakeMisp
+) -> None:
+    uuid = event_uuid(0, seed=52)
+    event = pushed_event(uuid, 1_700_500_000, attributes=2)
+    carried = event_uuid(1, seed=52)
+    event["Event"]["Attribute"][0]["Sighting"] = [{"uuid": carried, "type": "0"}]
+    assert misp.post("/events/add", json=event).status_code == 200
+    attribute = event["Event"]["Attribute"][1]["uuid"]
+    new = {"uuid": event_uuid(2, seed=52), "attribute_uuid": attribute, "type": "0",
+           "date_sighting": "1700500100", "source": "", "org_id": "0"}  # fmt: skip
+    unknown_attribute = {**new, "uuid": event_uuid(3, seed=52), "attribute_uuid": carried}
+
+    known = misp.post(f"/sightings/filterSightingUuidsForPush/{uuid}",
+                      json=[carried, new["uuid"]])  # fmt: skip
+    saved = misp.post(f"/sightings/bulkSaveSightings/{uuid}", json=[new, unknown_attribute])
+    again = misp.post(f"/sightings/bulkSaveSightings/{uuid}", json={"Sighting": [new]})
+
+    assert known.json() == [carried]  # carried by the pushed event
+    assert saved.json() == {"saved": True, "success": "1 sightings added."}
+    assert again.json() == {"saved": False, "success": "No sightings added."}
+    assert set(fake.received_sightings[uuid]) == {new["uuid"]}
+    assert misp.post(f"/sightings/filterSightingUuidsForPush/{uuid}",
+                     json=[new["uuid"]]).json() == [new["uuid"]]  # fmt: skip
+    entry = {e["uuid"]: e for e in index(misp).json()}[uuid]
+    assert int(entry["sighting_timestamp"]) > 0
+    generated = fake.event_uuid(0)  # its first two attributes were sighted
+    asked = misp.post(f"/sightings/filterSightingUuidsForPush/{generated}",
+                      json=[event_uuid(9, seed=52)]).json()  # fmt: skip
+    assert asked == []
+    missing = misp.post(f"/sightings/filterSightingUuidsForPush/{event_uuid(4, seed=52)}",
+                        json=[])  # fmt: skip
+    assert (missing.status_code, missing.json()["message"]) == (404, "Event not found")
+    refused = misp.post(f"/sightings/bulkSaveSightings/{event_uuid(4, seed=52)}", json=[new])
+    assert refused.status_code == 405
+    assert refused.json()["message"] == "Event not found or not accessible by this user."
+
+
 def test_a_new_event_is_added_and_listed(misp: httpx.Client, fake: FakeMisp) -> None:
     uuid = event_uuid(0, seed=51)
     added = misp.post("/events/add/metadata:1", json=pushed_event(uuid, 1_700_500_000))

@@ -372,9 +372,11 @@ async def _follow_to_end(
         f"({verb} {count}, skipped {job['skipped']}, failed {job['failed']}, "
         f"{decimal(job['bytes'])})"
     )
+    if job.get("sightings"):
+        counts += f", sightings {job['sightings']}"  # a push's, sent on their own
     if job["status"] == "done":
         err(f"job {job_id} done: {counts}")
-        if job["failed"] and job["error"]:
+        if job["error"]:  # a failed event's, or its sightings'
             err(f"last error: {job['error']}")
         return 0
     if job["status"] == "failed":

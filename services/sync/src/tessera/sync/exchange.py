@@ -154,7 +154,7 @@ async def insert_job(conn: Conn, row: dict[str, Any]) -> None:
 
 _JOB = (
     "id, kind, server_id, feed_id, event_uuid, status, seen, skipped, fetched, pushed, failed, "
-    "bytes, total, error, requested_by, created_at, started_at, finished_at"
+    "sightings, bytes, total, error, requested_by, created_at, started_at, finished_at"
 )
 
 
@@ -177,7 +177,7 @@ async def recent_jobs(conn: Conn, *, limit: int) -> list[Any]:
 async def set_job(conn: Conn, job_id: UUID, **values: Any) -> Any:
     """Set columns of the job; a job whose every item is accounted for is ``done``."""
     allowed = {"status", "seen", "skipped", "total", "error", "started_at", "finished_at",
-               "bytes"}  # fmt: skip
+               "bytes", "sightings"}  # fmt: skip
     sets, args = [], [job_id]
     for name, value in values.items():
         if name not in allowed:

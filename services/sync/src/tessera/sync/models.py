@@ -536,6 +536,8 @@ class Job(SyncTable, table=True):
     fetched: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     pushed: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     failed: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # sightings a push sent on their own (MISP's Sighting::pushSightings)
+    sightings: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     total: int | None = None
     error: str | None = _text(nullable=True)

@@ -1,6 +1,7 @@
 """Talking to a remote MISP (or Tessera) server as MISP's own sync does, through the kernel's
 SSRF-safe client: its version, who we are there, its minimal event index (with ETag), one
-event, and the push side (which of ours it lacks, add, edit)."""
+event, and the push side (which of ours it lacks, add, edit; which of an event's sightings it
+has, and the sightings it lacks)."""
 
 from __future__ import annotations
 
@@ -153,3 +154,24 @@ class Remote:
         read (404 with ``Location`` on add: it exists; 403 "not newer" on edit: fine)."""
         path = f"events/edit/{uuid}" if edit else "events/add"
         return await self._client.post(self._url(path), content=json.dumps(event).encode())
+
+    async def known_sightings(self, event_uuid: str, uuids: Sequence[str]) -> list[str]:
+        """``sightings/filterSightingUuidsForPush/{event}``: which of the event's sighting
+        ``uuids`` the remote has already."""
+        response = await self._client.post(
+            self._url(f"sightings/filterSightingUuidsForPush/{event_uuid}"),
+            content=json.dumps(list(uuids)).encode(),
+        )
+        found = self._json(response, "sightings/filterSightingUuidsForPush")
+        if not isinstance(found, list):
+            raise RemoteError("sightings/filterSightingUuidsForPush: the answer is not a list")
+        return [str(u) for u in found]
+
+    async def save_sightings(self, event_uuid: str, sightings: Sequence[Mapping[str, Any]]) -> Any:
+        """``sightings/bulkSaveSightings/{event}``: the remote keeps those it lacks (by uuid)
+        of the attributes it has; its answer (``{"saved": ..., "success": ...}``)."""
+        response = await self._client.post(
+            self._url(f"sightings/bulkSaveSightings/{event_uuid}"),
+            content=json.dumps(list(sightings)).encode(),
+        )
+        return self._json(response, "sightings/bulkSaveSightings")

@@ -1,5 +1,6 @@
 """MISP's sighting routes: ``sightings/add`` and ``sightings/listSightings`` (PyMISP's
-``add_sighting()`` and ``sightings()``)."""
+``add_sighting()`` and ``sightings()``), ``sightings/restSearch``, and the two a pushing
+server calls (``filterSightingUuidsForPush``, ``bulkSaveSightings``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from fastapi.responses import JSONResponse
 from tessera.common.deps import UoW
 from tessera.sync.api.common import Me, SyncSettings
 from tessera.sync.api.events import JSON_BODY, REFUSED, MispRoute, ident_of, misp_routes, read_body
-from tessera.sync.service import sightings
+from tessera.sync.service import sighting_push, sightings
 
 __all__ = ["router"]
+
+UUID_LIST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "string", "format": "uuid"}}
+            }
+        },
+    }
+}
 
 router = APIRouter(prefix="/sync", tags=["MISP sightings"], route_class=MispRoute)
 
@@ -71,3 +83,45 @@ async def search_sightings(
         filters = filters["request"]
     context = path[0] if path else None
     return JSONResponse(await sightings.search_sightings(uow, me, context, filters))
+
+
+@misp_routes(
+    router, "/sightings/filterSightingUuidsForPush/{event}", ["POST"],
+    named_suffix=False, openapi_extra=UUID_LIST_BODY,
+    summary="Which of these sighting uuids of the event (`{event}`: id or uuid) are known "
+    "here; sync users",
+    description="MISP's `Sighting::pushSightings` asks this before it sends an event's "
+    "sightings, and sends only the others. The body is a JSON list of sighting uuids; the "
+    "answer is the list of those this instance holds for that event. 404 `Event not found` "
+    "when the caller does not see the event; 403 unless the caller is a sync user.",
+    responses=REFUSED,
+)  # fmt: skip
+async def filter_sighting_uuids_for_push(
+    event: str, request: Request, me: Me, uow: UoW, settings: SyncSettings
+) -> JSONResponse:
+    payload = await read_body(request, settings)
+    return JSONResponse(await sighting_push.known_sightings(uow, me, ident_of(event), payload))
+
+
+@misp_routes(
+    router, "/sightings/bulkSaveSightings/{event}", ["POST"],
+    named_suffix=False, openapi_extra=JSON_BODY,
+    summary="Save sightings of the event's attributes (`{event}`: id or uuid), each once "
+    "by its uuid; sync users and those who may sight",
+    description="MISP's sighting push sends an event's sightings here (a JSON list, or "
+    "`{\"Sighting\": [...]}`; each with `uuid`, `attribute_uuid`, `type`, `date_sighting`, "
+    "`source`, and from a sync user `org_id` and `Organisation`). A sighting whose uuid is "
+    "known here, or of an attribute the caller does not see in that event, is left out, so "
+    "sending the same sightings again saves nothing. A sync user's sighting keeps the "
+    "organisation it names (`org_id` 0: none); anyone else's is their organisation's. "
+    "Answers `{\"saved\": true, \"success\": \"N sightings added.\"}` or `{\"saved\": "
+    "false, \"success\": \"No sightings added.\"}`; 405 `Event not found or not accessible "
+    "by this user.` when the caller does not see the event.",
+    responses=REFUSED,
+)  # fmt: skip
+async def bulk_save_sightings(
+    event: str, request: Request, me: Me, uow: UoW, settings: SyncSettings
+) -> JSONResponse:
+    payload = await read_body(request, settings)
+    saved = await sighting_push.bulk_save_sightings(uow, me, ident_of(event), payload)
+    return JSONResponse(saved)

@@ -19,6 +19,11 @@ kinds of messages the service sends itself through its outbox, like a pull:
    ``events/add``; a 404 with ``Location`` (the remote has it) sends it again with
    ``events/edit``. A 403 "not newer than the local copy" is no failure: the event is counted
    as skipped. With the server's ``push_sightings`` the event carries its sightings.
+
+With the server's ``push_sightings``, step 1 also offers the remote the sightings of the events
+it has already (MISP's ``Sighting::pushSightings``, ``service/sighting_push.py``): those whose
+sightings here are newer than its copy's, less what it has; the job counts them
+(``sightings``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from tessera.sync.service.push_jobs import (
     rule_terms,
 )
 from tessera.sync.service.servers import remote_for, require_site_admin
+from tessera.sync.service.sighting_push import SightingsPushed, push_sightings
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import MispRole, Viewer
 
@@ -103,7 +109,8 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
     ]  # fmt: skip
     wanted: list[uuid.UUID] = []
     sent = 0
-    if pushable:
+    sighted = SightingsPushed()
+    if pushable or server["push_sightings"]:
         try:
             async with remote_for(server, keys) as remote:
                 await _require_sync_user(remote)
@@ -114,8 +121,13 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
                     sent += len(json.dumps(request))
                     missing = {_uuid(u) for u in await remote.missing(request)}
                     wanted += [c["uuid"] for c in batch if c["uuid"] in missing]
+                # the events sent whole carry their sightings; the others' are offered now
+                sighted = await push_sightings(
+                    uow, remote, server, event_uuid=event.event_uuid, leave=set(wanted)
+                )
         except (FetchError, RemoteError, UnreadableKey) as exc:
-            await _finish(uow, event.job_id, error=f"filterEventIdsForPush: {exc}"[:2000],
+            step = "filterEventIdsForPush" if pushable else "sightings"
+            await _finish(uow, event.job_id, error=f"{step}: {exc}"[:2000],
                           seen=len(candidates))  # fmt: skip
             return
     async with uow:
@@ -124,8 +136,10 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
         conn = await driver_in_transaction(uow.session)
         await exchange.set_job(
             conn, event.job_id, seen=len(candidates), skipped=len(candidates) - len(wanted),
-            total=len(wanted), bytes=sent,
+            total=len(wanted), bytes=sent + sighted.bytes, sightings=sighted.sightings,
         )  # fmt: skip
+        if sighted.errors:
+            await exchange.set_job(conn, event.job_id, error="; ".join(sighted.errors)[:2000])
         for event_uuid in wanted:
             uow.publish(
                 PushItemRequested(
@@ -137,7 +151,8 @@ async def run_push(uow: Handling, event: PushRequested) -> None:
             await exchange.set_job(conn, event.job_id, status="done", finished_at=_now())
         await uow.commit()
     log.info("push_filtered", job_id=str(event.job_id), seen=len(candidates),
-             pushable=len(pushable), to_push=len(wanted))  # fmt: skip
+             pushable=len(pushable), to_push=len(wanted),
+             sightings=sighted.sightings)  # fmt: skip
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -6,7 +6,9 @@ every attribute the caller sees with that value. An expiration (type 2) replaces
 organisation's earlier expiration of the attribute. Who sees which sightings follows MISP's
 default policy (``Plugin.Sightings_policy`` 0): the event's creator organisation sees them
 all, others their own organisation's, a site admin everything. A sighting changes no
-event's timestamp (MISP publishes sightings apart).
+event's timestamp (MISP publishes sightings apart), only its ``sighting_timestamp``
+(``Event::publishSightings``), which a push compares with a remote's to know whether to
+offer it the event's sightings (``service/sighting_push.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tessera.common.problems import Problem
 from tessera.sync import access, store
 from tessera.sync.service import changes
 from tessera.sync.service.problems import NotAllowed, NotPermitted
+from tessera.sync.store import sightings as sighting_rows
 from tessera.sync.viewer import Viewer
 from tessera.sync.wire import SightingIn
 
@@ -149,6 +152,8 @@ async def add_sightings(uow: UnitOfWork, viewer: Viewer, ident: str | None, payl
                 uuid4(), attribute["id"], attribute["event_id"], viewer.org_id,
                 sighting.date_sighting or now, sighting.source, sighting.type,
             )  # fmt: skip
+        for event_id in {a["event_id"] for a in attributes}:
+            await sighting_rows.bump_sighting_timestamp(conn, event_id, now=now)
         await uow.commit()
     assert last is not None
     return {"Sighting": _sighting_json(last)}

@@ -13,6 +13,10 @@ is answered in MISP 2.5's shapes, from events generated on the fly, never held i
 * ``sightings/restSearch/event``, ``events/filterEventIdsForPush``, ``events/add``,
   ``events/edit/{id|uuid}`` with MISP's rules (404 with ``Location`` when the event exists,
   403 "not newer than the local copy", 403 for a deleted, hence blocklisted, uuid);
+* the sighting push: ``sightings/filterSightingUuidsForPush/{event}`` (the posted uuids the
+  fake holds for the event: generated, carried by a pushed event, or received) and
+  ``sightings/bulkSaveSightings/{event}`` (those new, of the event's attributes, kept by uuid;
+  the event's ``sighting_timestamp`` in the index moves on);
 * a MISP feed under ``/feed/``: ``manifest.json``, ``hashes.csv`` and ``<uuid>.json`` as
   PyMISP's ``MISPEvent.to_feed`` writes them, with ``ETag``/``304`` as a static web server.
 
@@ -644,7 +648,7 @@ class Counters:
     ``statuses`` count every request by route (``"events/view"``, ``"feed/event"``...) and
     status; ``views`` and ``feed_views`` count the event bodies served, by uuid (not 304s,
     not HEAD); ``pushes`` counts push outcomes (``added``, ``edited``, ``exists``,
-    ``not newer``, ``blocked``, ``empty``, ``forbidden``)."""
+    ``not newer``, ``blocked``, ``empty``, ``forbidden``) and ``sightings`` saved."""
 
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -756,6 +760,8 @@ class FakeMisp:
         self._blocklist: set[str] = set()
         self._pushed: dict[str, PushedEvent] = {}
         self._pushed_ids: dict[int, str] = {}
+        self._received: dict[str, dict[str, Json]] = {}
+        self._sighting_stamps: dict[str, int] = {}
         self._state = 0  # raised by every change, for the caches
         self._cache: dict[tuple[Any, ...], tuple[bytes, str, int]] = {}
         self._by_uuid = {event_uuid(n, seed=self.corpus.seed): n for n in range(self.corpus.size)}
@@ -778,6 +784,12 @@ class FakeMisp:
     @property
     def pushed(self) -> Mapping[str, PushedEvent]:
         return self._pushed
+
+    @property
+    def received_sightings(self) -> Mapping[str, Mapping[str, Json]]:
+        """The sightings received by ``bulkSaveSightings``: event uuid → sighting uuid →
+        sighting as sent."""
+        return self._received
 
     def bump(self, uuids: Iterable[str], *, times: int = 1) -> None:
         """Edit generated events: each bump moves the timestamp an hour on and changes one
@@ -996,7 +1008,8 @@ class FakeMisp:
                 continue
             if orgs and not _org_matches(event, orgs):
                 continue
-            entries.append(_index_entry(event, minimal=minimal))
+            stamp = self._sighting_stamps.get(event.uuid, 0)
+            entries.append(_index_entry(event, minimal=minimal, sighting_stamp=stamp))
         limit = int(params.get("limit") or 0)
         if limit:
             page = max(int(params.get("page") or 1), 1)
@@ -1199,6 +1212,67 @@ class FakeMisp:
             self._changed()
             return pushed
 
+    def _attribute_uuids(self, event: _Spec | PushedEvent) -> set[str]:
+        if isinstance(event, _Spec):
+            return {row.uuid for row in _rows(event)}
+        return {str(a.get("uuid", "")).lower() for a in _pushed_attributes(event)}
+
+    def _held_sightings(self, event: _Spec | PushedEvent) -> set[str]:
+        """The sighting uuids the fake holds for the event: generated, carried by the pushed
+        event, received."""
+        if isinstance(event, _Spec):
+            held = {_sighting(event, row)["uuid"] for row in _rows(event, 0, event.sighted)}
+        else:
+            held = {str(s.get("uuid", "")).lower() for a in _pushed_attributes(event)
+                    for s in a.get("Sighting") or [] if isinstance(s, dict)}  # fmt: skip
+        with self._lock:
+            return held | set(self._received.get(event.uuid, {}))
+
+    async def _filter_sightings(self, request: Request, args: list[str], named: Json) -> Response:
+        if request.method != "POST":
+            raise _Problem(405, "This method is only accessible via POST requests.")
+        event = self._find(args[0]) if args else None
+        if event is None:
+            raise _Problem(404, "Event not found")
+        body = await _body(request)
+        held = self._held_sightings(event)
+        asked = [str(u).lower() for u in body] if isinstance(body, list) else []
+        return _json([u for u in asked if u in held])
+
+    async def _bulk_save_sightings(
+        self, request: Request, args: list[str], named: Json
+    ) -> Response:
+        if request.method != "POST":
+            raise _Problem(405, "This method is only accessible via POST requests.")
+        event = self._find(args[0]) if args else None
+        if event is None:
+            raise _Problem(405, "Event not found or not accessible by this user.")
+        body = await _body(request)
+        items = body.get("Sighting") if isinstance(body, dict) else body
+        attributes = self._attribute_uuids(event)
+        held = self._held_sightings(event)
+        saved = 0
+        with self._lock:
+            kept = self._received.setdefault(event.uuid, {})
+            for item in items if isinstance(items, list) else []:
+                if not isinstance(item, dict):
+                    continue
+                uuid = str(item.get("uuid", "")).lower()
+                if not uuid or uuid in held:
+                    continue
+                if str(item.get("attribute_uuid", "")).lower() not in attributes:
+                    continue
+                held.add(uuid)
+                kept[uuid] = item
+                saved += 1
+            if saved:
+                self._sighting_stamps[event.uuid] = int(self._clock())
+                self._changed()
+        self.counters.pushes["sightings"] += saved
+        if saved:
+            return _json({"saved": True, "success": f"{saved} sightings added."})
+        return _json({"saved": False, "success": "No sightings added."})
+
     _routes: dict[str, Callable[..., Any]] = {
         "servers/getVersion": _version,
         "users/view": _me,
@@ -1209,6 +1283,8 @@ class FakeMisp:
         "events/add": _add,
         "events/edit": _edit,
         "sightings/restSearch": _sightings,
+        "sightings/filterSightingUuidsForPush": _filter_sightings,
+        "sightings/bulkSaveSightings": _bulk_save_sightings,
     }
 
     # -- the feed --
@@ -1432,24 +1508,26 @@ def _org_matches(event: _Spec | PushedEvent, orgs: list[str]) -> bool:
     return (not wanted or bool(names & wanted)) and not names & refused
 
 
-def _index_entry(event: _Spec | PushedEvent, *, minimal: bool) -> Json:
-    """One element of ``EventsController::__indexRestResponse``."""
+def _index_entry(event: _Spec | PushedEvent, *, minimal: bool, sighting_stamp: int = 0) -> Json:
+    """One element of ``EventsController::__indexRestResponse``; ``sighting_stamp``: when
+    sightings were last saved by ``bulkSaveSightings``."""
     if isinstance(event, PushedEvent):
         body = _pushed_body(event, metadata=True)
         entry = {"id": str(event.id), "timestamp": str(event.timestamp),
-                 "sighting_timestamp": "0", "published": event.published,
+                 "sighting_timestamp": str(sighting_stamp), "published": event.published,
                  "uuid": event.uuid, "orgc_uuid": event.orgc_uuid}  # fmt: skip
         if minimal:
             return entry
         return {k: v for k, v in body.items() if not isinstance(v, (list, dict))} | {
             "Org": body["Org"], "Orgc": body["Orgc"], "EventTag": []}  # fmt: skip
+    sighted = max(event.sighting_timestamp, sighting_stamp)
     if minimal:
         return {"id": str(event.id), "timestamp": str(event.timestamp),
-                "sighting_timestamp": str(event.sighting_timestamp),
+                "sighting_timestamp": str(sighted),
                 "published": event.published, "uuid": event.uuid,
                 "orgc_uuid": event.orgc.uuid}  # fmt: skip
     entry = event.fields()
-    entry["sighting_timestamp"] = str(event.sighting_timestamp)
+    entry["sighting_timestamp"] = str(sighted)
     entry["Org"] = {"id": str(HOST.id), "name": HOST.name, "uuid": HOST.uuid}
     entry["Orgc"] = {"id": str(event.orgc.id), "name": event.orgc.name, "uuid": event.orgc.uuid}
     if event.distribution == 4:
@@ -1463,6 +1541,15 @@ def _index_entry(event: _Spec | PushedEvent, *, minimal: bool) -> Json:
         for k, tag in enumerate(event.tags(exclude_local=False))
     ]  # fmt: skip
     return entry
+
+
+def _pushed_attributes(event: PushedEvent) -> list[Json]:
+    """The attributes a pushed event carries, in objects too."""
+    found = [a for a in event.body.get("Attribute") or [] if isinstance(a, dict)]
+    for obj in event.body.get("Object") or []:
+        if isinstance(obj, dict):
+            found += [a for a in obj.get("Attribute") or [] if isinstance(a, dict)]
+    return found
 
 
 def _pushed_body(event: PushedEvent, *, metadata: bool) -> Json:
