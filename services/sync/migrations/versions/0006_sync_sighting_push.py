@@ -1,6 +1,6 @@
 """sighting push: the sightings a push job sent on their own, counted in jobs
 
-Revision ID: 0007_sync_sighting_push
+Revision ID: 0006_sync_sighting_push
 Revises: 0005_sync_feeds
 Create Date: 2026-12-05 12:50:00.000000
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_sync_sighting_push"
+revision: str = "0006_sync_sighting_push"
 down_revision: str | None = "0005_sync_feeds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
