@@ -21,6 +21,7 @@ from tessera.common.messaging.rabbit import (
     FAILED_AT,
     ORIGINAL_KEY,
     PermanentError,
+    last_attempt,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +45,23 @@ def _envelope(label: str) -> Envelope:
 
 async def _queues_drained(probe: Probe, *names: str) -> bool:
     return all([await probe.message_count(name) == 0 for name in names])
+
+
+async def test_a_handler_knows_its_last_attempt(probe: Probe) -> None:
+    seen: list[bool] = []
+
+    async def on_thing(envelope: Envelope, event: ThingHappened) -> None:
+        seen.append(last_attempt())
+        raise RuntimeError("fails every time")
+
+    consumer = probe.consumer()
+    consumer.on(ThingHappened, on_thing)
+    async with probe.consuming(consumer):
+        await probe.publish_envelope(_envelope("doomed"))
+        await probe.take_all(probe.topology.dlq, expect=1)
+
+    assert seen == [False] * (probe.topology.max_attempts - 1) + [True]
+    assert last_attempt() is False  # outside a handler
 
 
 async def test_handler_that_always_fails_is_tried_three_times_then_dead_lettered_while_others_flow(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tessera.common.testing.broker import eventually, take, tapped
+from tessera.sync.service import pull
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp, make_event
 
 from .conftest import Member, World
@@ -558,3 +559,47 @@ async def test_a_deleted_server_is_gone_and_its_jobs_stay(world: World, fake: Fa
         [r["id"] for r in brought],
     )
     assert [r["source_server_id"] for r in kept_events] == [None] * len(brought)  # ...they stay
+
+
+async def test_an_unforeseen_failure_is_counted_in_the_job_once_retries_are_spent(
+    world: World, fake: FakeMisp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: a bug in writing one event (every attempt raises). The item is
+    retried, then counted as failed with its reason, and the job ends: it does not stay
+    ``running`` with an event in the dead-letter queue and nothing said."""
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+    doomed = fake.event_uuid(3)  # distribution 3: pulled
+    attempts: list[str] = []
+    start = pull.PulledWriter.start
+
+    async def broken(self: pull.PulledWriter, event: Any) -> bool:
+        if str(event.uuid) == doomed:
+            attempts.append(doomed)
+            raise RuntimeError("a bug")
+        return await start(self, event)
+
+    monkeypatch.setattr(pull.PulledWriter, "start", broken)
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert job["status"] == "done", job
+    assert job["failed"] == 1
+    assert job["fetched"] == job["total"] - 1
+    assert job["error"] == f"{doomed}: internal error (RuntimeError), see the sync service's log"
+    assert len(attempts) == world.app.state.runtime.topology.max_attempts
+
+
+async def test_an_unforeseen_failure_of_a_jobs_first_step_fails_the_job(
+    world: World, fake: FakeMisp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, headers = await _admin(world)
+    server = await _server(world, headers, fake)
+
+    def broken(index: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(pull, "_entries", broken)
+    job = await _pulled(world, headers, f"/sync/servers/pull/{server['id']}")
+
+    assert job["status"] == "failed", job
+    assert job["error"] == "internal error (KeyError), see the sync service's log"

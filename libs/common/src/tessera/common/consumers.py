@@ -39,7 +39,7 @@ from tessera.common import metrics
 from tessera.common.db import UnitOfWork, driver_in_transaction, pooled_driver
 from tessera.common.messaging.envelope import Envelope, Event, routing_key
 from tessera.common.messaging.inbox import already_claimed_on, claim, claim_on
-from tessera.common.messaging.rabbit import EventConsumer, Topology
+from tessera.common.messaging.rabbit import EventConsumer, Topology, last_attempt
 
 if TYPE_CHECKING:
     from tessera.common.messaging.outbox import Outbox
@@ -86,6 +86,12 @@ class Handling(UnitOfWork):
             consumer=self._consumer,
             event_type=self.envelope.type,
         )
+
+    @property
+    def last_attempt(self) -> bool:
+        """If the handler fails now, the event is dead-lettered rather than retried (see
+        :func:`tessera.common.messaging.rabbit.last_attempt`)."""
+        return last_attempt()
 
     def get(self, kind: type[T]) -> T:
         try:

@@ -34,6 +34,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -71,6 +72,7 @@ __all__ = [
     "declare_topology",
     "describe_validation_error",
     "events_exchange",
+    "last_attempt",
     "new_broker",
 ]
 
@@ -82,6 +84,16 @@ FAILED_AT = "x-tessera-failed-at"
 ORIGINAL_KEY = "x-tessera-routing-key"
 QUARANTINED = "x-tessera-quarantined"
 PUBLISH_TIMEOUT_S = 10.0
+
+_LAST_ATTEMPT: ContextVar[bool] = ContextVar("tessera_last_attempt", default=False)
+
+
+def last_attempt() -> bool:
+    """Whether the event being handled is on its last attempt: if its handler fails now,
+    the event is dead-lettered, not retried. A handler that must account for its work (a
+    job's progress, say) reads it to record the failure instead of leaving it unaccounted."""
+    return _LAST_ATTEMPT.get()
+
 
 #: what a publish raises when the broker, not the message, is the problem
 _BROKER_DOWN = (
@@ -415,10 +427,13 @@ class EventConsumer:
         attempt = int(headers.get(ATTEMPT, 1))
         original_key = headers.get(ORIGINAL_KEY) or raw.routing_key or ""
         outcome: Exception | None = None
+        last = _LAST_ATTEMPT.set(attempt >= self.topology.max_attempts)
         try:
             await self._dispatch(message.body)
         except Exception as exc:
             outcome = exc
+        finally:
+            _LAST_ATTEMPT.reset(last)
         try:
             if outcome is not None:
                 permanent = isinstance(outcome, PermanentError | ValidationError)
