@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
 
+from tessera.common.deps import UoW, resource
 from tessera.sync import misp_types
 from tessera.sync.api.common import DENIED, Me, SyncSettings
+from tessera.sync.crypto import KeyBox
+from tessera.sync.service import protection
 from tessera.sync.viewer import ROLE_IDS, ROLE_NAMES
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sync", tags=["MISP instance"])
+Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
+
+
+@router.get(
+    "/gpg.asc",
+    summary="This instance's OpenPGP public key, the one that signs protected events "
+    "(MISP's webroot gpg.asc: public)",
+    response_class=PlainTextResponse,
+)
+async def instance_key(uow: UoW, keys: Keys) -> PlainTextResponse:
+    found = await protection.public_keys(uow, keys)
+    signing = next(k for k in found if k["signing"])
+    return PlainTextResponse(signing["key_data"], media_type="application/pgp-keys")
+
+
+@router.get(
+    "/cryptographicKeys/instance",
+    summary="This instance's OpenPGP keys, oldest first: `signing` the one that signs "
+    "protected events now, `retired` those that no longer sign",
+    responses={403: DENIED},
+)
+async def instance_keys(_me: Me, uow: UoW, keys: Keys) -> dict[str, Any]:
+    return {"CryptographicKey": await protection.public_keys(uow, keys)}
 
 
 @router.get(
