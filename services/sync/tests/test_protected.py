@@ -5,20 +5,24 @@ refused with MISP's words when it is missing or does not verify."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import pysequoia
 import pytest
 
 from tessera.common.testing import Infra, run_sync
 from tessera.common.testing.broker import eventually, publish_envelope
 from tessera.sync import signing
-from tessera.sync.crypto import KeyBox
 from tessera.sync.service import protection
 from tessera.sync.service.protection import FAILED, NO_SIGNATURE, PULL_FAILED
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
@@ -27,6 +31,7 @@ from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, run
 
 REMOTE_KEY = signing.new_key("remote instance")
 OTHER_KEY = signing.new_key("someone else")
+CONFIGURED_KEY = signing.new_key("configured")
 
 
 def _as_sync_user(world: World, member: Member) -> None:
@@ -111,7 +116,7 @@ async def test_a_rotated_instance_key_is_listed_first_and_signs_once_the_old_one
     world: World,
 ) -> None:
     runtime = world.app.state.runtime
-    box = runtime.get(KeyBox)
+    ring = runtime.get(protection.Keyring)
     org = await world.organisation("Lab")
     ada = await world.member("Ada", org)
     added = await world.client.post(
@@ -120,7 +125,7 @@ async def test_a_rotated_instance_key_is_listed_first_and_signs_once_the_old_one
     event = added.json()["Event"]
     old = event["CryptographicKey"][0]
 
-    new = await protection.rotate(runtime.uow(), box)
+    new = await protection.rotate(runtime.uow(), ring)
     still_old = await world.client.get(f"/sync/events/view/{event['id']}", headers=ada.headers)
     assert await protection.retire(runtime.uow(), old["fingerprint"])
     by_new = await world.client.get(f"/sync/events/view/{event['id']}", headers=ada.headers)
@@ -135,6 +140,52 @@ async def test_a_rotated_instance_key_is_listed_first_and_signs_once_the_old_one
         by_new.content, by_new.headers["x-pgp-signature"], [new_key["key_data"]]
     ) == new  # fmt: skip
     assert (await world.client.get("/sync/gpg.asc")).text == new_key["key_data"]
+
+
+@pytest.mark.sync_settings(signing_key=str(pysequoia.Tsk.from_bytes(CONFIGURED_KEY.secret)))
+async def test_the_key_the_settings_give_signs_what_is_protected_here(world: World) -> None:
+    org = await world.organisation("Lab")
+    ada = await world.member("Ada", org)
+    added = await world.client.post(
+        "/sync/events/add", headers=ada.headers, json={"info": "configured", "protected": True}
+    )
+    event = added.json()["Event"]
+    viewed = await world.client.get(f"/sync/events/view/{event['id']}", headers=ada.headers)
+
+    assert [k["fingerprint"] for k in event["CryptographicKey"]] == [CONFIGURED_KEY.fingerprint]
+    signature = viewed.headers["x-pgp-signature"]
+    found = signing.verify(viewed.content, signature, [CONFIGURED_KEY.key_data])
+    assert found == CONFIGURED_KEY.fingerprint
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs GnuPG, as MISP uses it")
+def test_gnupg_verifies_as_misp_does_what_a_key_made_by_gpg_signs_here(tmp_path: Any) -> None:
+    """MISP (Crypt_GPG) takes a signature only from the key's primary key; a key made as
+    MISP's instance key is (``gpg --quick-gen-key NAME ed25519 sign``), given in the settings,
+    signs with it. And what such a key signs verifies here."""
+    env = os.environ | {"GNUPGHOME": str(tmp_path)}
+
+    def gpg(*args: str, data: bytes | None = None) -> bytes:
+        return subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback",
+                               "--passphrase", "", *args], input=data, env=env,
+                              capture_output=True, check=True).stdout  # fmt: skip
+
+    gpg("--quick-gen-key", "MISP <misp@example.org>", "ed25519", "sign", "never")
+    secret = gpg("--armor", "--export-secret-keys", "misp@example.org").decode()
+    key = signing.from_secret(secret)
+    body = b'{"Event": {"info": "signed here"}}'
+    (tmp_path / "body").write_bytes(signing.canonical(body))
+    (tmp_path / "sig").write_bytes(base64.b64decode(signing.sign(key.secret, body)))
+    status = gpg("--status-fd", "1", "--verify", str(tmp_path / "sig"), str(tmp_path / "body"))
+    validsig = next(
+        line for line in status.decode(errors="replace").splitlines() if "VALIDSIG" in line
+    )
+    assert validsig.split()[2] == key.fingerprint  # the signer is the primary key: MISP's check
+
+    theirs = b'{"Event":{"info":"signed by MISP"}}'
+    signed = gpg("--detach-sign", "-u", key.fingerprint, data=signing.canonical(theirs))
+    found = signing.verify(theirs, base64.b64encode(signed).decode(), [key.key_data])
+    assert found == key.fingerprint
 
 
 # --- events/add and events/edit by a sync user ----------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "NewKey",
     "canonical",
     "fingerprint_of",
+    "from_secret",
     "new_key",
     "sign",
     "verify",
@@ -56,6 +57,20 @@ def canonical(data: bytes) -> bytes:
 def new_key(user_id: str) -> NewKey:
     """A new key (Ed25519 primary key, a signing subkey) for this instance."""
     tsk = pysequoia.Tsk.generate(user_id)
+    cert = tsk.extract_certificate()
+    return NewKey(fingerprint=cert.fingerprint.upper(), key_data=str(cert), secret=bytes(tsk))
+
+
+def from_secret(armored: str) -> NewKey:
+    """A key given whole (an armored OpenPGP secret key without a passphrase, as
+    ``gpg --armor --export-secret-keys`` writes it); ValueError when it is none or cannot
+    sign. A key whose primary key signs (``gpg --quick-gen-key NAME ed25519 sign``) makes
+    signatures a real MISP verifies (it compares the signer with the primary key)."""
+    try:
+        tsk = pysequoia.Tsk.from_bytes(armored.encode())
+        tsk.signer()
+    except RuntimeError as exc:
+        raise ValueError(f"not an OpenPGP secret key that can sign: {str(exc)[:200]}") from None
     cert = tsk.extract_certificate()
     return NewKey(fingerprint=cert.fingerprint.upper(), key_data=str(cert), secret=bytes(tsk))
 

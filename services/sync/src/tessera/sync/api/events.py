@@ -24,7 +24,6 @@ from starlette.convertors import Convertor, register_url_convertor
 from tessera.common.deps import UoW, resource
 from tessera.common.http import problem_response
 from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, named_params
-from tessera.sync.crypto import KeyBox
 from tessera.sync.service import event_index, events, protection
 from tessera.sync.service.problems import InvalidJson, SaveFailed
 
@@ -42,7 +41,7 @@ __all__ = [
 ]
 
 Endpoint = Callable[..., Coroutine[Any, Any, Any]]
-Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
+Keys = Annotated[protection.Keyring, Depends(resource(protection.Keyring))]
 
 REFUSED: dict[int | str, dict[str, Any]] = {
     400: {"description": "the body is no JSON", **PROBLEM},

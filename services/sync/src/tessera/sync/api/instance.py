@@ -10,14 +10,13 @@ from fastapi.responses import PlainTextResponse
 from tessera.common.deps import UoW, resource
 from tessera.sync import misp_types
 from tessera.sync.api.common import DENIED, Me, SyncSettings
-from tessera.sync.crypto import KeyBox
 from tessera.sync.service import protection
 from tessera.sync.viewer import ROLE_IDS, ROLE_NAMES
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sync", tags=["MISP instance"])
-Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
+Keys = Annotated[protection.Keyring, Depends(resource(protection.Keyring))]
 
 
 @router.get(

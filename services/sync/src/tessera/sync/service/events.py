@@ -21,7 +21,6 @@ from anyio import to_thread
 
 from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.sync import access, directory, signing, store
-from tessera.sync.crypto import KeyBox
 from tessera.sync.service import changes, protection
 from tessera.sync.service.parts import write_parts
 from tessera.sync.service.problems import (
@@ -99,7 +98,7 @@ class Signed:
 
     body: bytes
     signature: str | None
-    keys: KeyBox
+    keys: protection.Keyring
 
 
 async def _check_signature(

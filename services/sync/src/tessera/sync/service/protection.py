@@ -2,9 +2,10 @@
 with an OpenPGP signature (``x-pgp-signature``) by one of the keys it lists
 (``CryptographicKey``), and every hop checks it.
 
-* This instance signs with its own key (:func:`signer`): made once, its secret half sealed
-  with ``SYNC__SERVER_KEY``; ``events/view`` of a protected event and a push of one carry the
-  signature of the exact bytes sent (:func:`sign_body`).
+* This instance signs with its own key (:func:`signer`): ``SYNC__SIGNING_KEY`` when set,
+  else one made once, its secret half sealed with ``SYNC__SERVER_KEY``; ``events/view`` of
+  a protected event and a push of one carry the signature of the exact bytes sent
+  (:func:`sign_body`).
 * What comes in (a pull's ``events/view``, a sync user's ``events/add`` / ``events/edit``)
   is checked by :func:`check` against the keys the local copy trusts, or, for an event not
   here yet, the keys it lists itself (``CryptographicKey::validateProtectedEvent``).
@@ -36,6 +37,7 @@ __all__ = [
     "NO_SIGNATURE",
     "PULL_FAILED",
     "InstanceSigner",
+    "Keyring",
     "check",
     "event_keys",
     "keep_keys",
@@ -67,9 +69,37 @@ class InstanceSigner:
     secret: bytes
 
 
-async def signer(conn: Conn, box: KeyBox) -> InstanceSigner:
-    """This instance's signing key, made (and stored sealed) the first time it is needed;
-    in the caller's transaction."""
+@dataclass(frozen=True)
+class Keyring:
+    """What this instance signs with: the key the settings give (``SYNC__SIGNING_KEY``), or
+    those it made, sealed with ``box``."""
+
+    box: KeyBox
+    configured: signing.NewKey | None = None
+
+    @classmethod
+    def of(cls, box: KeyBox, armored: str | None) -> Keyring:
+        return cls(box, signing.from_secret(armored) if armored else None)
+
+
+async def signer(conn: Conn, ring: Keyring) -> InstanceSigner:
+    """This instance's signing key: the configured one (listed among the instance's keys
+    the first time), else the oldest made here that is not retired, made (and stored sealed)
+    the first time it is needed; in the caller's transaction."""
+    box = ring.box
+    if ring.configured is not None:
+        given = ring.configured
+        if not await conn.fetchval(
+            "SELECT 1 FROM instance_keys WHERE fingerprint = $1", given.fingerprint
+        ):
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            await conn.execute(
+                "INSERT INTO instance_keys (fingerprint, key_data, secret, created_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (fingerprint) DO NOTHING",
+                given.fingerprint, given.key_data, box.seal(given.secret.hex()),
+                datetime.now(UTC),
+            )  # fmt: skip
+        return InstanceSigner(given.fingerprint, given.key_data, given.secret)
     row = await key_store.signing_key(conn)
     if row is None:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
@@ -87,12 +117,12 @@ async def signer(conn: Conn, box: KeyBox) -> InstanceSigner:
     )
 
 
-async def sign_body(uow: UnitOfWork, box: KeyBox, body: bytes) -> str:
+async def sign_body(uow: UnitOfWork, ring: Keyring, body: bytes) -> str:
     """The ``x-pgp-signature`` of ``body`` by this instance's key (its own transaction: the
     first call stores the key)."""
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        key = await signer(conn, box)
+        key = await signer(conn, ring)
         await uow.commit()
     return await to_thread.run_sync(signing.sign, key.secret, body)
 
@@ -144,7 +174,7 @@ async def check(
 
 
 async def keep_keys(
-    conn: Conn, event_id: int, event: EventIn, *, add_own: KeyBox | None = None
+    conn: Conn, event_id: int, event: EventIn, *, add_own: Keyring | None = None
 ) -> None:
     """Store the keys ``event`` lists for ``event_id`` (MISP's key update), and, with
     ``add_own``, this instance's signing key among them (an event protected here)."""
@@ -156,11 +186,11 @@ async def keep_keys(
     await key_store.capture_event_keys(conn, event_id, keys, now=epoch())
 
 
-async def public_keys(uow: UnitOfWork, box: KeyBox) -> list[dict[str, Any]]:
+async def public_keys(uow: UnitOfWork, ring: Keyring) -> list[dict[str, Any]]:
     """This instance's keys (the signing one made when there is none yet), oldest first."""
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        current = await signer(conn, box)
+        current = await signer(conn, ring)
         rows = await key_store.instance_keys(conn)
         await uow.commit()
     return [
@@ -176,13 +206,15 @@ async def public_keys(uow: UnitOfWork, box: KeyBox) -> list[dict[str, Any]]:
     ]
 
 
-async def rotate(uow: UnitOfWork, box: KeyBox) -> str:
+async def rotate(uow: UnitOfWork, ring: Keyring) -> str:
     """A new instance key, added to every protected event here that lists one of this
-    instance's keys; the current key still signs until :func:`retire`. Its fingerprint."""
+    instance's keys; the current key still signs until :func:`retire`. Its fingerprint.
+    (With ``SYNC__SIGNING_KEY`` set, that key signs whatever is made here.)"""
+    box = ring.box
     made = await to_thread.run_sync(signing.new_key, _USER_ID)
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        await signer(conn, box)
+        await signer(conn, ring)
         await key_store.add_instance_key(
             conn, fingerprint=made.fingerprint, key_data=made.key_data,
             secret=box.seal(made.secret.hex()), now=datetime.now(UTC),

@@ -361,7 +361,7 @@ async def push_item(uow: Handling, event: PushItemRequested) -> None:
     size = len(content)
     signature = None
     if payload["Event"].get("protected"):
-        signature = await protection.sign_body(uow, keys, content)
+        signature = await protection.sign_body(uow, uow.get(protection.Keyring), content)
     try:
         async with remote_for(server, keys) as remote:
             response = await _send(remote, content, str(event.event_uuid), signature=signature)
