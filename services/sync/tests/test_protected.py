@@ -112,6 +112,40 @@ async def test_an_event_protected_here_trusts_this_instance_and_is_viewed_signed
     assert "x-pgp-signature" not in unsigned.headers
 
 
+async def test_protect_and_unprotect_switch_an_event_for_who_may_modify_it(
+    world: World,
+) -> None:
+    org = await world.organisation("Lab")
+    ada = await world.member("Ada", org)
+    eve = await world.member("Eve", await world.organisation("Other"))
+    added = await world.client.post(
+        "/sync/events/add", headers=ada.headers, json={"info": "to protect", "distribution": 1}
+    )
+    event = added.json()["Event"]
+    view = f"/sync/events/view/{event['id']}"
+
+    refused = await world.client.post(f"/sync/events/protect/{event['id']}", headers=eve.headers)
+    protected = await world.client.post(
+        f"/sync/events/protect/{event['uuid']}", headers=ada.headers
+    )
+    signed = await world.client.get(view, headers=ada.headers)
+    unprotected = await world.client.post(
+        f"/sync/events/unprotect/{event['id']}", headers=ada.headers
+    )
+    plain = await world.client.get(view, headers=ada.headers)
+
+    assert refused.status_code == 404  # MISP: "Invalid event" for who may not modify it
+    assert protected.json()["message"] == "Event switched to protected mode."
+    shown = signed.json()["Event"]
+    assert shown["protected"] is True
+    assert int(shown["timestamp"]) >= int(event["timestamp"])
+    key_data = [k["key_data"] for k in shown["CryptographicKey"]]
+    assert signing.verify(signed.content, signed.headers["x-pgp-signature"], key_data)
+    assert unprotected.json()["message"] == "Event switched to unprotected mode."
+    assert plain.json()["Event"]["protected"] is False
+    assert "x-pgp-signature" not in plain.headers
+
+
 async def test_a_rotated_instance_key_is_listed_first_and_signs_once_the_old_one_retires(
     world: World,
 ) -> None:

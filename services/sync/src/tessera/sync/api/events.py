@@ -1,6 +1,7 @@
 """MISP's event routes: ``events/add``, ``view``, ``edit``, ``delete``, ``publish``,
-``unpublish`` and ``index``, each also with a ``.json`` suffix and CakePHP's named parameters
-(``/metadata:1``), and MISP's REST resource aliases (``GET /events/{id}``...).
+``unpublish``, ``protect``, ``unprotect`` and ``index``, each also with a ``.json`` suffix
+and CakePHP's named parameters (``/metadata:1``), and MISP's REST resource aliases
+(``GET /events/{id}``...).
 
 Also what the other MISP route modules share: :class:`MispRoute` (which answers
 ``saveFailResponse``'s shape), :func:`misp_routes` (one handler under a path, its ``.json``
@@ -295,6 +296,29 @@ async def publish_event(ident: str, me: Me, uow: UoW) -> JSONResponse:
 )  # fmt: skip
 async def unpublish_event(ident: str, me: Me, uow: UoW) -> JSONResponse:
     return JSONResponse(await events.unpublish_event(uow, me, ident_of(ident)))
+
+
+@misp_routes(
+    router, "/events/protect/{ident}", ["POST"],
+    summary="Protect an event: from then on it travels signed by a key it lists (this "
+    "instance's is added)",
+    responses=REFUSED,
+)  # fmt: skip
+async def protect_event(ident: str, me: Me, uow: UoW, keys: Keys) -> JSONResponse:
+    return JSONResponse(
+        await events.set_protected(uow, me, ident_of(ident), protected=True, keys=keys)
+    )
+
+
+@misp_routes(
+    router, "/events/unprotect/{ident}", ["POST"],
+    summary="Unprotect an event: it travels unsigned again",
+    responses=REFUSED,
+)  # fmt: skip
+async def unprotect_event(ident: str, me: Me, uow: UoW, keys: Keys) -> JSONResponse:
+    return JSONResponse(
+        await events.set_protected(uow, me, ident_of(ident), protected=False, keys=keys)
+    )
 
 
 @misp_routes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from tessera.common.deps import UoW, resource
 from tessera.sync import misp_types
@@ -23,12 +23,14 @@ Keys = Annotated[protection.Keyring, Depends(resource(protection.Keyring))]
     "/gpg.asc",
     summary="This instance's OpenPGP public key, the one that signs protected events "
     "(MISP's webroot gpg.asc: public)",
-    response_class=PlainTextResponse,
-)
-async def instance_key(uow: UoW, keys: Keys) -> PlainTextResponse:
+    response_class=Response,
+    responses={200: {"content": {"application/pgp-keys": {"schema": {"type": "string"}}},
+                     "description": "the armored public key"}},
+)  # fmt: skip
+async def instance_key(uow: UoW, keys: Keys) -> Response:
     found = await protection.public_keys(uow, keys)
     signing = next(k for k in found if k["signing"])
-    return PlainTextResponse(signing["key_data"], media_type="application/pgp-keys")
+    return Response(signing["key_data"], media_type="application/pgp-keys")
 
 
 @router.get(

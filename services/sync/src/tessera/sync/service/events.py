@@ -56,6 +56,7 @@ __all__ = [
     "filter_for_push",
     "may_modify",
     "publish_event",
+    "set_protected",
     "unpublish_event",
     "view_event",
 ]
@@ -507,6 +508,34 @@ async def unpublish_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
         await changes.announce(uow, conn, row["id"], updated=True)
         await uow.commit()
     return _success("unpublish", row["id"], "Event unpublished.")
+
+
+async def set_protected(
+    uow: UnitOfWork, viewer: Viewer, ident: str, *, protected: bool, keys: protection.Keyring
+) -> Json:
+    """``events/protect/{id|uuid}`` and ``events/unprotect/{id|uuid}``
+    (``EventsController::__toggleProtect``): for who may modify the event (404 "Invalid
+    event" for others, as MISP answers), which becomes newer and unpublished; an event
+    protected here trusts this instance's key."""
+    if not viewer.may_add:
+        raise NotPermitted()
+    now = changes.epoch()
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        row = await store.visible_event(conn, ident, viewer)
+        if row is None or not may_modify(viewer, row):
+            raise EventNotFound()
+        await conn.execute(
+            "UPDATE events SET protected = $2, timestamp = $3, published = false WHERE id = $1",
+            row["id"], protected, now,
+        )  # fmt: skip
+        if protected:
+            await protection.add_own_key(conn, row["id"], keys)
+        await changes.announce(uow, conn, row["id"], updated=True)
+        await uow.commit()
+    action = "protect" if protected else "unprotect"
+    mode = "protected" if protected else "unprotected"
+    return _success(action, row["id"], f"Event switched to {mode} mode.")
 
 
 def _success(action: str, event_id: int, message: str) -> Json:

@@ -38,6 +38,7 @@ __all__ = [
     "PULL_FAILED",
     "InstanceSigner",
     "Keyring",
+    "add_own_key",
     "check",
     "event_keys",
     "keep_keys",
@@ -184,6 +185,14 @@ async def keep_keys(
         if all(k.fingerprint != own.fingerprint for k in keys):
             keys.append(key_store.EventKey(own.fingerprint, own.key_data))
     await key_store.capture_event_keys(conn, event_id, keys, now=epoch())
+
+
+async def add_own_key(conn: Conn, event_id: int, ring: Keyring) -> None:
+    """The event trusts this instance's signing key (an event protected here)."""
+    own = await signer(conn, ring)
+    await key_store.add_event_key(
+        conn, event_id, key_store.EventKey(own.fingerprint, own.key_data), now=epoch()
+    )
 
 
 async def public_keys(uow: UnitOfWork, ring: Keyring) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 __all__ = [
     "EventKey",
+    "add_event_key",
     "add_instance_key",
     "capture_event_keys",
     "instance_keys",
@@ -71,6 +72,19 @@ async def capture_event_keys(
             await _free_uuid(conn, key.uuid), event_id, key.type, key.key_data,
             key.fingerprint, key.revoked, now,
         )  # fmt: skip
+
+
+async def add_event_key(conn: Conn, event_id: int, key: EventKey, *, now: int) -> None:
+    """The event trusts ``key`` too (nothing changes when it does already)."""
+    await conn.execute(
+        """
+        INSERT INTO cryptographic_keys
+            (uuid, event_id, type, key_data, fingerprint, revoked, timestamp)
+        VALUES ($1, $2, $3, $4, $5, false, $6)
+        ON CONFLICT (event_id, fingerprint) DO NOTHING
+        """,
+        uuid4(), event_id, key.type, key.key_data, key.fingerprint, now,
+    )  # fmt: skip
 
 
 async def _free_uuid(conn: Conn, wanted: UUID | None) -> UUID:
