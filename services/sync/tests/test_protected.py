@@ -16,15 +16,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pysequoia
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from tessera.common.testing import Infra, run_sync
 from tessera.common.testing.broker import eventually, publish_envelope
 from tessera.sync import signing
+from tessera.sync.commands import add_commands
 from tessera.sync.service import protection
 from tessera.sync.service.protection import FAILED, NO_SIGNATURE, PULL_FAILED
+from tessera.sync.settings import Settings
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
 from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, running_instance
@@ -174,6 +179,34 @@ async def test_a_rotated_instance_key_is_listed_first_and_signs_once_the_old_one
         by_new.content, by_new.headers["x-pgp-signature"], [new_key["key_data"]]
     ) == new  # fmt: skip
     assert (await world.client.get("/sync/gpg.asc")).text == new_key["key_data"]
+
+
+async def test_the_signing_key_is_rotated_and_retired_from_the_command_line(
+    world: World, settings: Settings
+) -> None:
+    cli = typer.Typer()
+    cli.callback()(lambda: None)
+    add_commands(cli, settings=lambda: settings)
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, list(args))
+
+    before = await anyio.to_thread.run_sync(run, "signing-keys", "--json")
+    current = next(k for k in json.loads(before.output) if k["signing"])["fingerprint"]
+    rotated = await anyio.to_thread.run_sync(run, "rotate-signing-key")
+    new = rotated.output.strip()
+    still = await anyio.to_thread.run_sync(run, "signing-keys")
+    retired = await anyio.to_thread.run_sync(run, "retire-signing-key", current)
+    again = await anyio.to_thread.run_sync(run, "retire-signing-key", current)
+    after = await anyio.to_thread.run_sync(run, "signing-keys", "--json")
+
+    assert rotated.exit_code == 0, rotated.output
+    assert f"{current}  signing" in still.output  # the old key signs until it is retired
+    assert retired.exit_code == 0, retired.output
+    assert again.exit_code == 1
+    states = {k["fingerprint"]: k for k in json.loads(after.output)}
+    assert states[new]["signing"] is True
+    assert states[current]["retired"] is not None
 
 
 @pytest.mark.sync_settings(signing_key=str(pysequoia.Tsk.from_bytes(CONFIGURED_KEY.secret)))
