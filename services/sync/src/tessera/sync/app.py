@@ -23,6 +23,7 @@ from tessera.sync.api import ROUTERS
 from tessera.sync.crypto import KeyBox
 from tessera.sync.events import PUBLISHED
 from tessera.sync.service import feeds
+from tessera.sync.service.protection import Keyring
 from tessera.sync.settings import Settings
 
 __all__ = ["MIGRATIONS", "SERVICE", "create_app", "create_app_from_env"]
@@ -82,7 +83,9 @@ SERVICE = kit.ServiceSpec(
 def create_app(settings: Settings, *, key_source: KeySource | None = None) -> FastAPI:
     """The sync service; ``key_source`` replaces auth's JWKS (tests pass their own)."""
     keys = KeyBox(settings.server_key.get_secret_value())
-    app = kit.create_app(SERVICE, settings, key_source=key_source, resources=[keys, settings])
+    signing_key = settings.signing_key.get_secret_value() if settings.signing_key else None
+    ring = Keyring.of(keys, signing_key)
+    app = kit.create_app(SERVICE, settings, key_source=key_source, resources=[keys, ring, settings])
     app.add_exception_handler(Problem, _misp_problem)
     return app
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from tessera.common.db import UnitOfWork, create_engine
 from tessera.common.messaging import Outbox
 from tessera.sync import exchange, models
+from tessera.sync.crypto import KeyBox
 from tessera.sync.progress import (
     SERVICE_NOTE,
     accounted_for,
@@ -45,6 +46,7 @@ from tessera.sync.progress import (
     settled,
     view_for,
 )
+from tessera.sync.service import protection
 from tessera.sync.service.feeds import FeedDisabled, FeedNotFound, feed_called, queue_fetch
 from tessera.sync.service.pull import PullDisabled, queue_pull
 from tessera.sync.service.push_jobs import PushDisabled, queue_push
@@ -248,6 +250,56 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
                  interval=interval)
         )  # fmt: skip
         raise typer.Exit(code)
+
+    _signing_commands(cli, settings)
+
+
+def _signing_commands(cli: typer.Typer, settings: Callable[[], Settings]) -> None:
+    """The instance's OpenPGP keys, which sign protected events (``service/protection.py``)."""
+
+    @cli.command("signing-keys")
+    def signing_keys_command(
+        as_json: Annotated[bool, typer.Option("--json", help="a JSON array on stdout")] = False,
+    ) -> None:
+        """This instance's OpenPGP keys, oldest first, and which one signs protected events
+        (made the first time none is)."""
+        found = asyncio.run(_with_keyring(settings(), protection.public_keys))
+        if as_json:
+            out(json.dumps(found, indent=2))
+            return
+        for key in found:
+            state = "signing" if key["signing"] else ("retired" if key["retired"] else "listed")
+            out(f"{key['fingerprint']}  {state:8}  {key['created']}")
+
+    @cli.command("rotate-signing-key")
+    def rotate_command() -> None:
+        """Make a new signing key and list it in every protected event here that lists one of
+        this instance's keys; the current key goes on signing until `retire-signing-key`, so
+        that other instances learn the new key from updates they can still verify. Prints
+        the new key's fingerprint."""
+        out(asyncio.run(_with_keyring(settings(), protection.rotate)))
+
+    @cli.command("retire-signing-key")
+    def retire_command(
+        fingerprint: Annotated[str, typer.Argument(help="the key's fingerprint")],
+    ) -> None:
+        """Stop signing with a key (the next one signs); events go on trusting it."""
+
+        async def retire(uow: UnitOfWork, _ring: protection.Keyring) -> bool:
+            return await protection.retire(uow, fingerprint)
+
+        if not asyncio.run(_with_keyring(settings(), retire)):
+            err(f"no key in use has the fingerprint {fingerprint}")
+            raise typer.Exit(1)
+
+
+async def _with_keyring(
+    settings: Settings, work: Callable[[UnitOfWork, protection.Keyring], Awaitable[Any]]
+) -> Any:
+    configured = settings.signing_key.get_secret_value() if settings.signing_key else None
+    ring = protection.Keyring.of(KeyBox(settings.server_key.get_secret_value()), configured)
+    async with _unit_of_work(settings) as uow:
+        return await work(uow, ring)
 
 
 def _run(work: Any) -> int:

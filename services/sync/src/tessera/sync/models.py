@@ -13,6 +13,8 @@ integers, so what is synced compares exactly as MISP compares it.
   ``event_tags``, ``attribute_tags``), ``sightings``, ``event_reports``,
   ``sharing_groups`` (with their organisations and servers).
 * ``servers``, ``feeds``, ``event_blocklists``, ``org_blocklists``, ``jobs``: sync.
+* ``cryptographic_keys`` (the keys a protected event trusts), ``instance_keys`` (this
+  instance's OpenPGP signing keys, their secret half sealed).
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ __all__ = [
     "ApiKey",
     "Attribute",
     "AttributeTag",
+    "CryptographicKey",
     "Event",
     "EventBlocklist",
     "EventReport",
     "EventTag",
     "Feed",
+    "InstanceKey",
     "Job",
     "Membership",
     "MispObject",
@@ -421,6 +425,23 @@ class EventReport(SyncTable, table=True):
     deleted: bool = _flag(False)
 
 
+class CryptographicKey(SyncTable, table=True):
+    """An OpenPGP public key a protected event trusts (MISP's ``CryptographicKey`` with
+    ``parent_type`` Event): a signature over the event must verify with one of them."""
+
+    __tablename__ = "cryptographic_keys"
+    __table_args__ = (UniqueConstraint("event_id", "fingerprint"),)
+
+    id: int | None = _id()
+    uuid: UUID = Field(unique=True)
+    event_id: int = _ref("sync.events.id", index=False)
+    type: str = _name(40, "pgp")
+    key_data: str = _text()
+    fingerprint: str = _name(255, "")
+    revoked: bool = _flag(False)
+    timestamp: int = _epoch()
+
+
 # --- sync -------------------------------------------------------------------------------------
 
 
@@ -496,6 +517,20 @@ class Feed(SyncTable, table=True):
     org_id: int | None = _ref("sync.organisations.id", nullable=True, cascade=False, index=False)
     """the organisation that holds what the feed brings in (its adder's)"""
     created_at: datetime | None = _when(nullable=True)
+
+
+class InstanceKey(SyncTable, table=True):
+    """One of this instance's OpenPGP keys: the oldest that is not retired signs protected
+    events; its secret half sealed with ``SYNC__SERVER_KEY`` (as servers' keys are)."""
+
+    __tablename__ = "instance_keys"
+
+    id: int | None = _id()
+    fingerprint: str = Field(max_length=255, unique=True)
+    key_data: str = _text()
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _when()
+    retired_at: datetime | None = _when(nullable=True)
 
 
 class EventBlocklist(SyncTable, table=True):

@@ -149,11 +149,21 @@ class Remote:
             raise RemoteError("events/filterEventIdsForPush: the answer is not a list")
         return [str(u) for u in found]
 
-    async def send(self, event: Mapping[str, Any], *, uuid: str, edit: bool) -> FetchResponse:
-        """``events/add`` (or ``events/edit/{uuid}``): MISP's answers are the caller's to
-        read (404 with ``Location`` on add: it exists; 403 "not newer" on edit: fine)."""
+    async def send(
+        self,
+        event: Mapping[str, Any] | bytes,
+        *,
+        uuid: str,
+        edit: bool,
+        signature: str | None = None,
+    ) -> FetchResponse:
+        """``events/add`` (or ``events/edit/{uuid}``) of the event (or its JSON as signed),
+        with a protected event's ``x-pgp-signature``: MISP's answers are the caller's to read
+        (404 with ``Location`` on add: it exists; 403 "not newer" on edit: fine)."""
         path = f"events/edit/{uuid}" if edit else "events/add"
-        return await self._client.post(self._url(path), content=json.dumps(event).encode())
+        content = event if isinstance(event, bytes) else json.dumps(event).encode()
+        headers = {"x-pgp-signature": signature} if signature else None
+        return await self._client.post(self._url(path), content=content, headers=headers)
 
     async def known_sightings(self, event_uuid: str, uuids: Sequence[str]) -> list[str]:
         """``sightings/filterSightingUuidsForPush/{event}``: which of the event's sighting

@@ -51,6 +51,11 @@ class Settings(ServiceSettings):
         default=SecretStr(DEV_SERVER_KEY),
         description="encrypts remote servers' API keys at rest (any string; set in production)",
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="the armored OpenPGP secret key (no passphrase) that signs protected "
+        "events; unset: one is made and stored sealed with server_key",
+    )
     misp_version: str = Field(
         default="2.5.20", description="the MISP version this service answers as (getVersion)"
     )

@@ -1,6 +1,7 @@
 """MISP's event routes: ``events/add``, ``view``, ``edit``, ``delete``, ``publish``,
-``unpublish`` and ``index``, each also with a ``.json`` suffix and CakePHP's named parameters
-(``/metadata:1``), and MISP's REST resource aliases (``GET /events/{id}``...).
+``unpublish``, ``protect``, ``unprotect`` and ``index``, each also with a ``.json`` suffix
+and CakePHP's named parameters (``/metadata:1``), and MISP's REST resource aliases
+(``GET /events/{id}``...).
 
 Also what the other MISP route modules share: :class:`MispRoute` (which answers
 ``saveFailResponse``'s shape), :func:`misp_routes` (one handler under a path, its ``.json``
@@ -13,18 +14,18 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 
-from tessera.common.deps import UoW
+from tessera.common.deps import UoW, resource
 from tessera.common.http import problem_response
 from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, named_params
-from tessera.sync.service import event_index, events
+from tessera.sync.service import event_index, events, protection
 from tessera.sync.service.problems import InvalidJson, SaveFailed
 
 __all__ = [
@@ -34,18 +35,32 @@ __all__ = [
     "ident_of",
     "misp_routes",
     "named",
+    "parse_body",
+    "raw_body",
     "read_body",
     "router",
 ]
 
 Endpoint = Callable[..., Coroutine[Any, Any, Any]]
+Keys = Annotated[protection.Keyring, Depends(resource(protection.Keyring))]
 
 REFUSED: dict[int | str, dict[str, Any]] = {
     400: {"description": "the body is no JSON", **PROBLEM},
     403: {"description": "no valid key, a role without the permission, or MISP's "
           "saveFailResponse (`saved: false`, `errors`)", **PROBLEM},
     404: {"description": "not found, or not one the caller may see", **PROBLEM},
-    405: {"description": "MISP's MethodNotAllowedException", **PROBLEM},
+    405: {"description": "MISP's MethodNotAllowedException (a protected event whose "
+          "`x-pgp-signature` is missing or does not verify, among others)", **PROBLEM},
+}  # fmt: skip
+SIGNATURE_HEADER: dict[str, Any] = {
+    "parameters": [{
+        "name": "x-pgp-signature", "in": "header", "required": False,
+        "schema": {"type": "string"},
+        "description": "a protected event's OpenPGP detached signature (base64) of the body "
+        "without its whitespace; required from a sync user (not a site admin) for a "
+        "protected event, checked against the keys the event here trusts, or those it lists "
+        "when it is new",
+    }],
 }  # fmt: skip
 JSON_BODY: dict[str, Any] = {
     "requestBody": {
@@ -121,6 +136,11 @@ async def read_body(request: Request, settings: Any) -> Any:
     """The request's JSON (None when empty), gzip or deflate content encoding undone within
     the service's body limit (MISP servers compress what they push to a server that asks for
     it: ``request_encoding`` in ``servers/getVersion``)."""
+    return await parse_body(await raw_body(request, settings))
+
+
+async def raw_body(request: Request, settings: Any) -> bytes:
+    """The request's body with its content encoding undone (what a signature covers)."""
     raw = await request.body()
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "deflate") and raw:
@@ -132,6 +152,11 @@ async def read_body(request: Request, settings: Any) -> Any:
             raise InvalidJson(title="The request body could not be decompressed.") from None
         if len(raw) > limit or inflater.unconsumed_tail:
             raise InvalidJson(title="The request body is too large once decompressed.")
+    return raw
+
+
+async def parse_body(raw: bytes) -> Any:
+    """:func:`raw_body` read as JSON (None when empty)."""
     if not raw.strip():
         return None
     try:
@@ -164,25 +189,31 @@ router = APIRouter(prefix="/sync", tags=["MISP events"], route_class=MispRoute)
 
 
 @misp_routes(
-    router, "/events/add", ["POST"], aliases=["/events"], openapi_extra=JSON_BODY,
+    router, "/events/add", ["POST"], aliases=["/events"],
+    openapi_extra=JSON_BODY | SIGNATURE_HEADER,
     summary="Add an event (MISP's events/add): answered as events/view shows it",
     responses=REFUSED,
 )  # fmt: skip
-async def add_event(request: Request, me: Me, uow: UoW, settings: SyncSettings) -> JSONResponse:
-    payload = await read_body(request, settings)
+async def add_event(
+    request: Request, me: Me, uow: UoW, settings: SyncSettings, keys: Keys
+) -> JSONResponse:
+    raw = await raw_body(request, settings)
+    payload = await parse_body(raw)
     metadata = _flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
-    answer = await events.add_event(uow, me, payload, metadata=metadata)
+    signed = events.Signed(raw, request.headers.get("x-pgp-signature"), keys)
+    answer = await events.add_event(uow, me, payload, metadata=metadata, signed=signed)
     return JSONResponse(answer.body())
 
 
 @misp_routes(
     router, "/events/view/{ident}", ["GET", "POST"], openapi_extra=JSON_BODY,
-    summary="An event with what the caller may see of it (MISP's events/view)",
+    summary="An event with what the caller may see of it (MISP's events/view); a protected "
+    "one with this instance's signature of the body in `x-pgp-signature`",
     responses={403: DENIED, 404: REFUSED[404], 400: REFUSED[400]},
 )  # fmt: skip
 async def view_event(
-    ident: str, request: Request, me: Me, uow: UoW, settings: SyncSettings
-) -> JSONResponse:
+    ident: str, request: Request, me: Me, uow: UoW, settings: SyncSettings, keys: Keys
+) -> Response:
     params = named(request) | dict(request.query_params)
     body = await read_body(request, settings) if request.method == "POST" else None
     if isinstance(body, dict):
@@ -193,7 +224,12 @@ async def view_event(
         exclude_local_tags=_flag(params["excludeLocalTags"]) if "excludeLocalTags" in params
         else None,
     )  # fmt: skip
-    return JSONResponse(await events.view_event(uow, me, ident_of(ident), options))
+    found = await events.view_event(uow, me, ident_of(ident), options)
+    if not found["Event"].get("protected"):
+        return JSONResponse(found)
+    content = json.dumps(found, ensure_ascii=False, separators=(",", ":")).encode()
+    signature = await protection.sign_body(uow, keys, content)
+    return Response(content, media_type="application/json", headers={"x-pgp-signature": signature})
 
 
 @router.head(
@@ -207,16 +243,20 @@ async def event_exists(ident: str, me: Me, uow: UoW) -> Response:
 
 
 @misp_routes(
-    router, "/events/edit/{ident}", ["POST", "PUT"], openapi_extra=JSON_BODY,
+    router, "/events/edit/{ident}", ["POST", "PUT"], openapi_extra=JSON_BODY | SIGNATURE_HEADER,
     summary="Edit an event (MISP's events/edit): parts merged by uuid, answered as events/view",
     responses=REFUSED,
 )  # fmt: skip
 async def edit_event(
-    ident: str, request: Request, me: Me, uow: UoW, settings: SyncSettings
+    ident: str, request: Request, me: Me, uow: UoW, settings: SyncSettings, keys: Keys
 ) -> JSONResponse:
-    payload = await read_body(request, settings)
+    raw = await raw_body(request, settings)
+    payload = await parse_body(raw)
     metadata = _flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
-    answer = await events.edit_event(uow, me, ident_of(ident), payload, metadata=metadata)
+    signed = events.Signed(raw, request.headers.get("x-pgp-signature"), keys)
+    answer = await events.edit_event(
+        uow, me, ident_of(ident), payload, metadata=metadata, signed=signed
+    )
     return JSONResponse(answer.body())
 
 
@@ -256,6 +296,29 @@ async def publish_event(ident: str, me: Me, uow: UoW) -> JSONResponse:
 )  # fmt: skip
 async def unpublish_event(ident: str, me: Me, uow: UoW) -> JSONResponse:
     return JSONResponse(await events.unpublish_event(uow, me, ident_of(ident)))
+
+
+@misp_routes(
+    router, "/events/protect/{ident}", ["POST"],
+    summary="Protect an event: from then on it travels signed by a key it lists (this "
+    "instance's is added)",
+    responses=REFUSED,
+)  # fmt: skip
+async def protect_event(ident: str, me: Me, uow: UoW, keys: Keys) -> JSONResponse:
+    return JSONResponse(
+        await events.set_protected(uow, me, ident_of(ident), protected=True, keys=keys)
+    )
+
+
+@misp_routes(
+    router, "/events/unprotect/{ident}", ["POST"],
+    summary="Unprotect an event: it travels unsigned again",
+    responses=REFUSED,
+)  # fmt: skip
+async def unprotect_event(ident: str, me: Me, uow: UoW, keys: Keys) -> JSONResponse:
+    return JSONResponse(
+        await events.set_protected(uow, me, ident_of(ident), protected=False, keys=keys)
+    )
 
 
 @misp_routes(

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
+from tessera.common.deps import UoW, resource
 from tessera.sync import misp_types
 from tessera.sync.api.common import DENIED, Me, SyncSettings
+from tessera.sync.service import protection
 from tessera.sync.viewer import ROLE_IDS, ROLE_NAMES
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sync", tags=["MISP instance"])
+Keys = Annotated[protection.Keyring, Depends(resource(protection.Keyring))]
+
+
+@router.get(
+    "/gpg.asc",
+    summary="This instance's OpenPGP public key, the one that signs protected events "
+    "(MISP's webroot gpg.asc: public)",
+    response_class=Response,
+    responses={200: {"content": {"application/pgp-keys": {"schema": {"type": "string"}}},
+                     "description": "the armored public key"}},
+)  # fmt: skip
+async def instance_key(uow: UoW, keys: Keys) -> Response:
+    found = await protection.public_keys(uow, keys)
+    signing = next(k for k in found if k["signing"])
+    return Response(signing["key_data"], media_type="application/pgp-keys")
+
+
+@router.get(
+    "/cryptographicKeys/instance",
+    summary="This instance's OpenPGP keys, oldest first: `signing` the one that signs "
+    "protected events now, `retired` those that no longer sign",
+    responses={403: DENIED},
+)
+async def instance_keys(_me: Me, uow: UoW, keys: Keys) -> dict[str, Any]:
+    return {"CryptographicKey": await protection.public_keys(uow, keys)}
 
 
 @router.get(

@@ -20,8 +20,8 @@ from uuid import UUID
 from anyio import to_thread
 
 from tessera.common.db import UnitOfWork, driver_in_transaction
-from tessera.sync import access, directory, store
-from tessera.sync.service import changes
+from tessera.sync import access, directory, signing, store
+from tessera.sync.service import changes, protection
 from tessera.sync.service.parts import write_parts
 from tessera.sync.service.problems import (
     Blocked,
@@ -47,6 +47,7 @@ from tessera.sync.wire import (
 
 __all__ = [
     "Answer",
+    "Signed",
     "ViewOptions",
     "add_event",
     "delete_event",
@@ -55,6 +56,7 @@ __all__ = [
     "filter_for_push",
     "may_modify",
     "publish_event",
+    "set_protected",
     "unpublish_event",
     "view_event",
 ]
@@ -88,6 +90,33 @@ class ViewOptions:
     metadata: bool = False
     exclude_local_tags: bool | None = None
     """None: as MISP does, for a sync user (local tags never leave this instance)"""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The body of an ``events/add`` or ``events/edit`` as it came (what a signature
+    covers), its ``x-pgp-signature``, and the instance's keys (to sign what it protects)."""
+
+    body: bytes
+    signature: str | None
+    keys: protection.Keyring
+
+
+async def _check_signature(
+    conn: Conn, viewer: Viewer, signed: Signed | None, event: EventIn, *, uuid: UUID | None
+) -> None:
+    """``EventsController::add`` / ``edit``: a sync user's (not a site admin's) protected
+    event must come signed by a key it trusts (405, MISP's words, otherwise)."""
+    if not viewer.may_sync or viewer.site_admin:
+        return
+    try:
+        await protection.check(
+            conn, body=signed.body if signed else b"", signature=signed and signed.signature,
+            event=event, uuid=uuid,
+        )  # fmt: skip
+    except signing.BadSignature as bad:
+        no_key = str(bad) == protection.NO_SIGNATURE
+        raise NotAllowed(title=protection.NO_SIGNATURE if no_key else protection.FAILED) from None
 
 
 @dataclass(frozen=True)
@@ -247,11 +276,15 @@ async def _creator(conn: Conn, viewer: Viewer, event: EventIn) -> tuple[int, UUI
     return viewer.org_id, viewer.org_uuid
 
 
-async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: bool) -> Answer:
+async def add_event(
+    uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: bool, signed: Signed | None = None
+) -> Answer:
     """``events/add`` (``Event::_add``): the caller's organisation holds the event and, unless
     a sync user names another, created it; refused when its uuid or creator is blocklisted
     (403), when it exists (404 with ``Location``), when it is invalid (403, MISP's
-    ``saveFailResponse``). A user who may not publish adds it unpublished."""
+    ``saveFailResponse``), when a sync user's protected event is not signed by a key it lists
+    (405). A user who may not publish adds it unpublished. A protected event added by a user
+    (not by sync) trusts this instance's key besides those it lists."""
     if not viewer.may_add:
         raise NotPermitted()
     event = await _parse(unwrap(payload, "Event"), action="add")
@@ -265,6 +298,7 @@ async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: 
                              errors={"Event": EMPTY_PUBLISHED})  # fmt: skip
         if event.uuid is not None:
             await _refuse_existing(conn, event.uuid)
+        await _check_signature(conn, viewer, signed, event, uuid=None)
         orgc_id, orgc_uuid = await _creator(conn, viewer, event)
         if await store.blocked_org(conn, orgc_uuid):
             raise Blocked(title="Event blocked by organisation blocklist.")
@@ -281,6 +315,7 @@ async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: 
             await _refuse_existing(conn, event.uuid)
             raise EventNotFound()
         written = await write_parts(conn, event_id, event, viewer, now=now, edit=False)
+        await _keep_keys(conn, viewer, event_id, event, signed)
         await store.refresh_event(conn, event_id)
         if event.published:
             await _publish(conn, event_id, now=now)
@@ -291,6 +326,16 @@ async def add_event(uow: UnitOfWork, viewer: Viewer, payload: Any, *, metadata: 
         await uow.commit()
     assert rendered is not None  # the caller's organisation holds it: they see it
     return Answer(rendered, _problems([*event.dropped, *dropped, *written.dropped]))
+
+
+async def _keep_keys(
+    conn: Conn, viewer: Viewer, event_id: int, event: EventIn, signed: Signed | None
+) -> None:
+    """The keys the event lists; an event a user (not a remote server) protects here trusts
+    this instance's key too."""
+    by_user = not (viewer.may_sync and not viewer.site_admin)
+    own = signed.keys if signed is not None and event.protected and by_user else None
+    await protection.keep_keys(conn, event_id, event, add_own=own)
 
 
 def _source(viewer: Viewer) -> str:
@@ -336,12 +381,19 @@ def _event_changed(event: EventIn, row: Mapping[str, Any], group_id: int | None)
 
 
 async def edit_event(
-    uow: UnitOfWork, viewer: Viewer, ident: str, payload: Any, *, metadata: bool
+    uow: UnitOfWork,
+    viewer: Viewer,
+    ident: str,
+    payload: Any,
+    *,
+    metadata: bool,
+    signed: Signed | None = None,
 ) -> Answer:
     """``events/edit/{id|uuid}`` (``Event::_edit``): parts are merged by uuid. A sync user's
     copy must be newer than the event here (403 "not newer" otherwise) and keeps its
     timestamps; a user's edit takes the time of the edit. Only the creator organisation, a
-    site admin, or a sync user for an event that came by sync (``locked``) may edit."""
+    site admin, or a sync user for an event that came by sync (``locked``) may edit; a sync
+    user's edit of a protected event must be signed by a key the event here trusts (405)."""
     if not viewer.may_add:
         raise NotPermitted()
     now = changes.epoch()
@@ -354,6 +406,7 @@ async def edit_event(
             raise NotAuthorised()
         event = await _parse(_merged(unwrap(payload, "Event"), row), action="edit",
                              ident=str(row["id"]))  # fmt: skip
+        await _check_signature(conn, viewer, signed, event, uuid=row["uuid"])
         as_sync = viewer.may_sync and not viewer.site_admin
         refused = None
         if as_sync and event.timestamp is not None and event.timestamp <= row["timestamp"]:
@@ -369,6 +422,7 @@ async def edit_event(
             conn, viewer, event, capture=viewer.may_sync, owner_org_id=row["orgc_id"]
         )
         written = await write_parts(conn, row["id"], event, viewer, now=now, edit=True)
+        await protection.keep_keys(conn, row["id"], event)
         # a sync user's newer copy is written whatever changed (its timestamp, at least)
         changed = as_sync or written.changes > 0 or _event_changed(event, row, group_id)
         if changed:
@@ -455,6 +509,34 @@ async def unpublish_event(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
         await changes.announce(uow, conn, row["id"], updated=True)
         await uow.commit()
     return _success("unpublish", row["id"], "Event unpublished.")
+
+
+async def set_protected(
+    uow: UnitOfWork, viewer: Viewer, ident: str, *, protected: bool, keys: protection.Keyring
+) -> Json:
+    """``events/protect/{id|uuid}`` and ``events/unprotect/{id|uuid}``
+    (``EventsController::__toggleProtect``): for who may modify the event (404 "Invalid
+    event" for others, as MISP answers), which becomes newer and unpublished; an event
+    protected here trusts this instance's key."""
+    if not viewer.may_add:
+        raise NotPermitted()
+    now = changes.epoch()
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        row = await store.visible_event(conn, ident, viewer)
+        if row is None or not may_modify(viewer, row):
+            raise EventNotFound()
+        await conn.execute(
+            "UPDATE events SET protected = $2, timestamp = $3, published = false WHERE id = $1",
+            row["id"], protected, now,
+        )  # fmt: skip
+        if protected:
+            await protection.add_own_key(conn, row["id"], keys)
+        await changes.announce(uow, conn, row["id"], updated=True)
+        await uow.commit()
+    action = "protect" if protected else "unprotect"
+    mode = "protected" if protected else "unprotected"
+    return _success(action, row["id"], f"Event switched to {mode} mode.")
 
 
 def _success(action: str, event_id: int, message: str) -> Json:

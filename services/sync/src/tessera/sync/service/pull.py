@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,10 +39,11 @@ from tessera.common.consumers import Handling
 from tessera.common.db import UnitOfWork, driver_in_transaction
 from tessera.common.fetch import FetchError
 from tessera.common.problems import Problem
-from tessera.sync import access, directory, exchange, store
+from tessera.sync import access, directory, exchange, signing, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import EventPublished, EventUpdated, PullItemRequested, PullRequested
 from tessera.sync.remote import RemoteError
+from tessera.sync.service import protection
 from tessera.sync.service.push_jobs import push_published, remote_server
 from tessera.sync.service.servers import remote_for, require_site_admin, server_for
 from tessera.sync.settings import Settings
@@ -55,6 +57,7 @@ __all__ = [
     "MadeHere",
     "PullDisabled",
     "PulledWriter",
+    "Received",
     "count_item",
     "finish_job",
     "ingest",
@@ -246,14 +249,25 @@ async def pull_item(uow: Handling, event: PullItemRequested) -> None:
         await count_item(uow, event.job_id, failed=1, error="the server was deleted")
         return
 
+    received = Received()
+
     @asynccontextmanager
     async def download() -> AsyncIterator[AsyncIterable[bytes]]:
         async with remote_for(server, keys) as remote, remote.event(str(event.event_uuid)) as body:
+            received.signature = body.headers.get(signing.SIGNATURE_HEADER)
             yield body
 
     writer = PulledWriter(None, server, keep_distribution=keeps_distribution(server, settings))
     await ingest(uow, job_id=event.job_id, event_uuid=event.event_uuid, download=download,
-                 writer=writer, source="pull")  # fmt: skip
+                 writer=writer, source="pull", received=received)  # fmt: skip
+
+
+@dataclass
+class Received:
+    """What came with a server's ``events/view`` besides its body: a protected event's
+    ``x-pgp-signature``."""
+
+    signature: str | None = None
 
 
 Download = Callable[[], AbstractAsyncContextManager[AsyncIterable[bytes]]]
@@ -269,12 +283,15 @@ async def ingest(
     download: Download,
     writer: PulledWriter,
     source: str,
+    received: Received | None = None,
 ) -> bool:
     """One event of a job, downloaded (spooled to disk past ``SYNC__STREAM_EVENTS_OVER_BYTES``),
     checked, rewritten by ``writer``'s rules, written (a large one a batch at a time) and
     counted in the job; False when it failed (counted as failed, with its reason: an event
     made here that a pull may not overwrite, :class:`MadeHere`, is one). A blocklisted event,
-    or one whose creator is blocklisted, is counted as skipped."""
+    or one whose creator is blocklisted, is counted as skipped. With ``received`` (a server's
+    answer, not a feed's), a protected event whose signature does not verify
+    (:func:`protection.check`) is counted as failed and nothing of it is written."""
     settings = uow.get(Settings)
     started = time.perf_counter()
     spool = tempfile.SpooledTemporaryFile(max_size=settings.stream_events_over_bytes)  # noqa: SIM115
@@ -299,8 +316,10 @@ async def ingest(
                 raise ValueError("the answer is not an event")
             writer.received(payload)
             head = await anyio.to_thread.run_sync(lambda: parse_event(payload, drop_invalid=True))
+        if received is not None:
+            await _check_signature(uow, spool, head, received.signature)
     except (FetchError, RemoteError, UnreadableKey, ValueError, InvalidPayload,
-            ijson.JSONError) as exc:  # fmt: skip
+            ijson.JSONError, signing.BadSignature) as exc:  # fmt: skip
         spool.close()
         log.warning(f"{source}_item_failed", job_id=str(job_id), event_uuid=str(event_uuid),
                     error=str(exc)[:300])  # fmt: skip
@@ -332,6 +351,7 @@ async def ingest(
                 else:
                     written = await writer.write(head.attributes, head.objects)
                 await writer.finish(head)
+                await protection.keep_keys(writer.conn, writer.event_id, head)
                 _announce(uow, writer, head, source)
                 if head.published:  # MISP's _add/_edit publish it: pushed on, not back
                     await push_published(uow, writer.conn, writer.event_id, requested_by=None)
@@ -350,6 +370,26 @@ async def ingest(
              download_ms=_ms(downloaded - started), parse_ms=_ms(parsed - downloaded),
              write_ms=_ms(done - parsed))  # fmt: skip
     return True
+
+
+async def _check_signature(uow: Handling, spool: Any, head: EventIn, signature: str | None) -> None:
+    """``Server::__checkIfPulledEventExistsAndAddOrUpdate``: a protected event (here or in
+    what came) must be signed by a key the local copy trusts, or, new here, one it lists."""
+    async with uow.driver() as reader:
+        trusted = await protection.trusted_for(reader, head)
+    if trusted is None:
+        return
+
+    def whole() -> bytes:
+        spool.seek(0)
+        body = spool.read()
+        spool.seek(0)
+        return bytes(body)
+
+    try:
+        await protection.verify(await anyio.to_thread.run_sync(whole), signature, trusted)
+    except signing.BadSignature as bad:
+        raise signing.BadSignature(f"{protection.PULL_FAILED} ({bad})") from None
 
 
 def keeps_distribution(server: dict[str, Any], settings: Settings) -> bool:

@@ -44,6 +44,7 @@ from tessera.sync import access, exchange, store
 from tessera.sync.crypto import KeyBox, UnreadableKey
 from tessera.sync.events import PushItemRequested, PushRequested
 from tessera.sync.remote import Remote, RemoteError
+from tessera.sync.service import protection
 from tessera.sync.service.events import NOT_NEWER, ViewOptions, render
 from tessera.sync.service.push_jobs import (
     PushDisabled,
@@ -341,14 +342,17 @@ def _errors(response: FetchResponse) -> Any:
     return body.get("errors") if isinstance(body, dict) else None
 
 
-async def _send(remote: Remote, payload: Mapping[str, Any], event_uuid: str) -> FetchResponse:
+async def _send(
+    remote: Remote, payload: bytes, event_uuid: str, *, signature: str | None
+) -> FetchResponse:
     """``ServerSyncTool::pushEvent``: ``events/add``; when the remote answers that it has the
-    event (404 with ``Location``), ``events/edit`` of the one it names."""
-    response = await remote.send(payload, uuid=event_uuid, edit=False)
+    event (404 with ``Location``), ``events/edit`` of the one it names. A protected event
+    goes with this instance's signature of the JSON sent (``ServerSyncTool::post``)."""
+    response = await remote.send(payload, uuid=event_uuid, edit=False, signature=signature)
     location = response.headers.get("location")
     if response.status == 404 and location:
         target = location.rstrip("/").rsplit("/", 1)[-1] or event_uuid
-        response = await remote.send(payload, uuid=target, edit=True)
+        response = await remote.send(payload, uuid=target, edit=True, signature=signature)
     return response
 
 
@@ -368,10 +372,14 @@ async def push_item(uow: Handling, event: PushItemRequested) -> None:
         log.info("push_item_skipped", job_id=str(event.job_id),
                  event_uuid=str(event.event_uuid), reason=payload)  # fmt: skip
         return
-    size = len(json.dumps(payload))
+    content = json.dumps(payload).encode()
+    size = len(content)
+    signature = None
+    if payload["Event"].get("protected"):
+        signature = await protection.sign_body(uow, uow.get(protection.Keyring), content)
     try:
         async with remote_for(server, keys) as remote:
-            response = await _send(remote, payload, str(event.event_uuid))
+            response = await _send(remote, content, str(event.event_uuid), signature=signature)
     except (FetchError, RemoteError, UnreadableKey) as exc:
         await _count(uow, event.job_id, failed=1, error=f"{event.event_uuid}: {exc}"[:2000])
         return

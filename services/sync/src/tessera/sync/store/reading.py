@@ -170,6 +170,8 @@ class Loaded:
     sighting_orgs: dict[int, dict[str, Any]]
     sharing_groups: dict[int, dict[str, Any]] = field(default_factory=dict)
     """id → the sharing group as ``wire.render_sharing_group`` renders it"""
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    """the keys a protected event trusts (``cryptographic_keys``)"""
 
     def render_arguments(self) -> dict[str, Any]:
         """The keyword arguments of ``wire.render_event`` (the event row aside)."""
@@ -185,6 +187,7 @@ class Loaded:
             "reports": self.reports,
             "sharing_groups": self.sharing_groups,
             "sighting_orgs": self.sighting_orgs,
+            "keys": self.keys,
         }
 
 
@@ -296,6 +299,9 @@ async def load_event(
     groups = await rendered_sharing_groups(
         conn, (r["sharing_group_id"] for r in shared if r["distribution"] == 4)
     )
+    keys = await conn.fetch(
+        "SELECT * FROM cryptographic_keys WHERE event_id = $1 ORDER BY id", event["id"]
+    )
     link = ("id", "event_id", "tag_id", "local", "relationship_type")
     attribute_link = ("id", "attribute_id", "event_id", "tag_id", "local", "relationship_type")
     return Loaded(
@@ -311,4 +317,5 @@ async def load_event(
         reports=[dict(r) for r in reports],
         sighting_orgs=sighting_orgs,
         sharing_groups=groups,
+        keys=[dict(k) for k in keys],
     )

@@ -17,6 +17,10 @@ is answered in MISP 2.5's shapes, from events generated on the fly, never held i
   fake holds for the event: generated, carried by a pushed event, or received) and
   ``sightings/bulkSaveSightings/{event}`` (those new, of the event's attributes, kept by uuid;
   the event's ``sighting_timestamp`` in the index moves on);
+* protected events (given a ``signing_key``): an event added with ``protected`` is viewed
+  with the fake's ``x-pgp-signature`` of the body, as MISP signs it (``unsigned`` and
+  ``tampered`` uuids are served without it, or with a body changed after signing); the
+  signature a push came with is kept (:attr:`PushedEvent.signature`);
 * a MISP feed under ``/feed/``: ``manifest.json``, ``hashes.csv`` and ``<uuid>.json`` as
   PyMISP's ``MISPEvent.to_feed`` writes them, with ``ETag``/``304`` as a static web server.
 
@@ -69,6 +73,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from tessera.sync import signing
 from tessera.sync.misp_types import pymisp_data
 
 __all__ = [
@@ -640,6 +645,8 @@ class PushedEvent:
     published: bool
     orgc_uuid: str
     body: Json
+    signature: str | None = None
+    """the ``x-pgp-signature`` the event came with"""
 
 
 @dataclass
@@ -748,8 +755,13 @@ class FakeMisp:
         key: str = DEFAULT_KEY,
         gzip: bool = False,
         clock: Callable[[], float] = time.time,
+        signing_key: bytes | None = None,
     ) -> None:
         self.corpus = corpus or Corpus()
+        self.signing_key = signing_key
+        """the secret key (``signing.NewKey.secret``) that signs protected events' views"""
+        self.unsigned: set[str] = set()
+        self.tampered: set[str] = set()
         self.key = key
         self.gzip = gzip
         self.counters = Counters()
@@ -1072,7 +1084,13 @@ class FakeMisp:
         body = _pushed_body(event, metadata=metadata)
         self.counters.attributes_sent += len(body.get("Attribute", []))
         headers = {"ETag": etag} if "if-none-match" in request.headers else {}
-        return _json({"Event": body}, headers=headers)
+        content = _dump({"Event": body}).encode()
+        protected = _truthy(body.get("protected", False))
+        if protected and self.signing_key is not None and event.uuid not in self.unsigned:
+            headers[signing.SIGNATURE_HEADER] = signing.sign(self.signing_key, content)
+            if event.uuid in self.tampered:  # changed on the way, after signing
+                content = content.replace(b'"info":"', b'"info":"tampered ', 1)
+        return Response(content, headers=headers, media_type="application/json")
 
     async def _counted(self, chunks: Iterator[tuple[bytes, int]]) -> AsyncIterator[bytes]:
         for chunk, attributes in chunks:
@@ -1168,7 +1186,7 @@ class FakeMisp:
             self.counters.pushes["exists"] += 1
             location = f"{request.base_url}events/{held.id}"
             raise _Problem(404, _EXISTS, {"Location": location})
-        pushed = self._store(event, uuid, None)
+        pushed = self._store(event, uuid, None, request.headers.get(signing.SIGNATURE_HEADER))
         self.counters.pushes["added"] += 1
         return _json({"Event": _pushed_body(pushed, metadata=True)})
 
@@ -1190,11 +1208,14 @@ class FakeMisp:
             self.counters.pushes["forbidden"] += 1
             return _save_failed("edit", held.id, "Event could not be saved: The user used to "
                                 "edit the event is not authorised to do so.")  # fmt: skip
-        pushed = self._store(event, held.uuid, held.id)
+        signature = request.headers.get(signing.SIGNATURE_HEADER)
+        pushed = self._store(event, held.uuid, held.id, signature)
         self.counters.pushes["edited"] += 1
         return _json({"Event": _pushed_body(pushed, metadata=True)})
 
-    def _store(self, event: Json, uuid: str, event_id: int | None) -> PushedEvent:
+    def _store(
+        self, event: Json, uuid: str, event_id: int | None, signature: str | None = None
+    ) -> PushedEvent:
         with self._lock:
             if event_id is None:
                 event_id = self.corpus.size + len(self._pushed_ids) + 1
@@ -1206,6 +1227,7 @@ class FakeMisp:
                 published=_truthy(event.get("published", False)),
                 orgc_uuid=str(orgc.get("uuid") or HOST.uuid),
                 body=event,
+                signature=signature,
             )
             self._pushed[uuid] = pushed
             self._pushed_ids[event_id] = uuid
@@ -1571,6 +1593,7 @@ def _pushed_body(event: PushedEvent, *, metadata: bool) -> Json:
         body["Attribute"] = attributes
         body["Object"] = sent.get("Object") or []
     body["Tag"] = sent.get("Tag") or []
+    body["CryptographicKey"] = sent.get("CryptographicKey") or []
     return body
 
 

@@ -14,6 +14,7 @@ from .feed import render_feed_event
 from .incoming import (
     DEFAULT_EVENT_DISTRIBUTION,
     AttributeIn,
+    CryptographicKeyIn,
     EventIn,
     EventReportIn,
     InvalidPayload,
@@ -35,6 +36,7 @@ from .scalars import iso_to_micro, micro_to_iso
 __all__ = [
     "DEFAULT_EVENT_DISTRIBUTION",
     "AttributeIn",
+    "CryptographicKeyIn",
     "EventIn",
     "EventReportIn",
     "InvalidPayload",

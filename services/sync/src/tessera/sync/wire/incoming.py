@@ -11,8 +11,9 @@ missing fields take MISP's defaults (``Event::beforeValidate``, ``MispAttribute:
 beforeValidateMassage``, ``MispObject::beforeValidate``), and each attribute's category, type
 and value go through :func:`tessera.sync.misp_types.check`, which normalises the value and
 splits a composite into ``value1``/``value2``. Unknown keys are ignored (``id``, ``event_id``,
-``Galaxy``, ``ShadowAttribute``, ``RelatedEvent``, ``CryptographicKey``...): a sender's ids
-mean nothing here, and what we do not store we do not read.
+``Galaxy``, ``ShadowAttribute``, ``RelatedEvent``...): a sender's ids mean nothing here, and
+what we do not store we do not read. ``CryptographicKey`` (a protected event's keys) is read
+as sent; its ``fingerprint`` is the sender's claim, recomputed from ``key_data`` before use.
 
 A problem raises :class:`InvalidPayload`, every problem named by its path below the event
 (``Attribute.3.value``, ``Object.0.Attribute.2.type``) with MISP's wording. Where MISP's own
@@ -73,6 +74,7 @@ from .scalars import (
 __all__ = [
     "DEFAULT_EVENT_DISTRIBUTION",
     "AttributeIn",
+    "CryptographicKeyIn",
     "EventIn",
     "EventReportIn",
     "InvalidPayload",
@@ -94,6 +96,17 @@ DEFAULT_EVENT_DISTRIBUTION = 1
 
 
 # -- the event ---------------------------------------------------------------------------------
+
+
+class CryptographicKeyIn(WireModel):
+    """One of the keys a protected event trusts (MISP's ``CryptographicKey``)."""
+
+    uuid: MaybeUuid = None
+    type: Text = "pgp"
+    key_data: Text = ""
+    fingerprint: Text = ""
+    revoked: Bool = False
+    timestamp: Stamp = None
 
 
 class EventIn(WireModel):
@@ -133,6 +146,9 @@ class EventIn(WireModel):
     )
     reports: Annotated[list[EventReportIn], BeforeValidator(listify)] = Field(
         default_factory=list, alias="EventReport"
+    )
+    cryptographic_keys: Annotated[list[CryptographicKeyIn], BeforeValidator(listify)] = Field(
+        default_factory=list, alias="CryptographicKey"
     )
 
     _collapsed: int = PrivateAttr(default=0)

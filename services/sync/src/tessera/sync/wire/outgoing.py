@@ -329,13 +329,15 @@ def render_event(
     sharing_groups: Mapping[int, Json] | None = None,
     sighting_orgs: Mapping[int, Row] | None = None,
     exclude_local_tags: bool = False,
+    keys: Iterable[Row] = (),
 ) -> Json:
     """``{"Event": {...}}`` as ``events/view/{id}.json`` answers.
 
     ``attributes`` are all the event's attributes (in objects or not: ``object_id`` says),
     ``references`` its object references, ``sightings`` the sightings of its attributes;
     ``sharing_groups`` (id → :func:`render_sharing_group`) are attached to what is shared
-    with one; ``sighting_orgs`` (id → organisation) name who saw what.
+    with one; ``sighting_orgs`` (id → organisation) name who saw what; ``keys`` are the
+    ``cryptographic_keys`` a protected event trusts.
     """
     row = fields(event)
     groups = sharing_groups or {}
@@ -375,7 +377,7 @@ def render_event(
         "Galaxy": [],
         "Object": _objects(objects, references, top, inside, groups),
         "EventReport": [_report(fields(r), groups) for r in reports],
-        "CryptographicKey": [],
+        "CryptographicKey": [_key(fields(k)) for k in keys],
     }
     event_tags = [
         _tag(t, link) for t, link in tag_links(tags) if _shown(t, link, exclude_local_tags)
@@ -383,6 +385,21 @@ def render_event(
     if event_tags:
         body["Tag"] = event_tags
     return {"Event": body}
+
+
+def _key(row: Row) -> Json:
+    """MISP's ``CryptographicKey`` of an event."""
+    return {
+        "id": wire_int(row["id"]),
+        "uuid": str(row["uuid"]),
+        "type": row["type"],
+        "timestamp": wire_int(row["timestamp"]),
+        "parent_id": wire_int(row["event_id"]),
+        "parent_type": "Event",
+        "revoked": bool(row["revoked"]),
+        "fingerprint": row["fingerprint"],
+        "key_data": row["key_data"],
+    }
 
 
 def _objects(
