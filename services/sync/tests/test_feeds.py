@@ -516,3 +516,101 @@ async def test_our_feed_fetched_by_a_feed_entry_finds_it_all_here_already(
     assert first["seen"] >= 1
     assert (first["skipped"], first["fetched"]) == (first["seen"], 0)  # here, as new
     assert (second["status"], second["seen"]) == ("done", 0)  # 304: the manifest's ETag
+
+
+# -- editing, enabling, deleting -----------------------------------------------------------------
+
+
+async def test_a_feed_edit_changes_what_is_sent_and_keeps_the_headers_unless_new(
+    world: World, fake: FakeMisp
+) -> None:
+    _, headers = await _admin(world)
+    feed = await _feed(world, headers, f"{fake.url}/feed", headers="Authorization: secret-one")
+    url = f"/sync/feeds/edit/{feed['id']}"
+    [before] = await world.query(
+        "UPDATE feeds SET manifest_etag = 'x' WHERE id = $1 RETURNING headers", int(feed["id"])
+    )
+
+    renamed = await world.client.post(url, headers=headers, json={"Feed": {"name": "renamed"}})
+    sent_back = await world.client.post(url, headers=headers, json=renamed.json())
+    [kept] = await world.query("SELECT headers, manifest_etag FROM feeds WHERE id = $1",
+                               int(feed["id"]))  # fmt: skip
+    rekeyed = await world.client.put(
+        url, headers=headers, json={"headers": "Authorization: secret-two", "url": fake.url + "/"}
+    )
+    [changed] = await world.query("SELECT headers, manifest_etag FROM feeds WHERE id = $1",
+                                  int(feed["id"]))  # fmt: skip
+    bad = await world.client.post(url, headers=headers, json={"distribution": 9})
+    missing = await world.client.post("/sync/feeds/edit/999999999", headers=headers, json={})
+
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["Feed"]["name"] == "renamed"
+    assert renamed.json()["Feed"]["url"] == f"{fake.url}/feed"  # not sent: kept
+    assert renamed.json()["Feed"]["headers"] == "Authorization: ...-one"
+    assert sent_back.status_code == 200, sent_back.text
+    assert kept["headers"] == before["headers"]  # not sealed again: the same header
+    assert kept["manifest_etag"] == "x"
+    assert rekeyed.json()["Feed"]["headers"] == "Authorization: ...-two"
+    assert changed["headers"] != kept["headers"]
+    assert "secret-two" not in str(changed["headers"])  # sealed
+    assert changed["manifest_etag"] is None  # another URL
+    assert bad.status_code == 403
+    assert bad.json()["errors"][0]["field"] == "distribution"
+    assert missing.status_code == 404
+
+
+async def test_fetching_all_feeds_starts_one_job_per_enabled_feed(
+    world: World, fake: FakeMisp
+) -> None:
+    admin, headers = await _admin(world)
+    on = await _feed(world, headers, f"{fake.url}/feed")
+    off = await _feed(world, headers, f"{fake.url}/feed", enabled=False)
+    user = await world.member("User", admin.org)
+
+    started = await world.client.post("/sync/feeds/fetchFromAllFeeds", headers=headers)
+    refused = await world.client.post("/sync/feeds/fetchFromAllFeeds", headers=user.headers)
+
+    assert started.status_code == 200, started.text
+    assert started.json()["result"] == "Pull queued for background execution."
+    by_feed = {j["feed_id"]: j for j in started.json()["jobs"]}
+    assert on["id"] in by_feed
+    assert off["id"] not in by_feed
+    assert refused.status_code == 403
+
+    async def done() -> dict[str, Any] | None:
+        job = (await world.client.get(by_feed[on["id"]]["url"], headers=headers)).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job = await eventually(done, timeout=30, what="the enabled feed's job")
+    assert (job["status"], job["fetched"]) == ("done", 8)
+
+
+def _manage_with_pymisp(url: str, key: str, feed_url: str) -> None:
+    """PyMISP's update_feed, disable_feed, enable_feed, delete_feed, unchanged."""
+    misp = PyMISP(url, key, ssl=False, timeout=30)
+    feed = MISPFeed()
+    feed.name, feed.provider, feed.url = "PyMISP feed", "Fake", feed_url
+    feed.source_format, feed.enabled, feed.distribution = "misp", True, 3
+    feed.headers = "Authorization: a-long-secret"
+    added = misp.add_feed(feed, pythonify=True)
+    assert isinstance(added, MISPFeed), added
+    added.name = "renamed by PyMISP"
+    updated = misp.update_feed(added, pythonify=True)
+    assert isinstance(updated, MISPFeed), updated
+    assert updated.name == "renamed by PyMISP"
+    assert updated.headers == "Authorization: ...cret"  # the hint sent back kept the header
+    assert misp.disable_feed(added.id, pythonify=True).enabled is False  # type: ignore[union-attr]
+    assert "errors" in misp.fetch_feed(added.id)
+    assert misp.enable_feed(added.id, pythonify=True).enabled is True  # type: ignore[union-attr]
+    assert misp.delete_feed(added.id)["message"] == "Feed deleted."
+    assert "errors" in misp.get_feed(added.id)
+
+
+async def test_pymisp_updates_disables_enables_and_deletes_a_feed(
+    world: World, served: str
+) -> None:
+    _, headers = await _admin(world)
+
+    await asyncio.to_thread(
+        _manage_with_pymisp, served, headers["Authorization"], "https://feeds.example.org/x"
+    )

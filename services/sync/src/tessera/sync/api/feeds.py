@@ -139,6 +139,34 @@ def _feed_in(body: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_INPUTS = ("name", "provider", "url", "rules", "enabled", "distribution", "sharing_group_id",
+           "tag_id", "source_format", "fixed_event", "delta_merge", "publish", "override_ids",
+           "lookup_visible", "caching_enabled", "input_source", "settings",
+           "allow_private_addresses", "fetch_every_s")  # fmt: skip
+
+
+def _edited(feed: dict[str, Any], body: Any, keys: KeyBox) -> dict[str, Any]:
+    """What ``feeds/edit`` sets: the feed as it is with the fields sent, checked as
+    ``feeds/add`` checks a feed. The headers change only when new ones are sent: not when
+    they are empty, nor when they are what ``feeds/view`` shows (PyMISP's ``update_feed``
+    sends back the feed it read)."""
+    if not isinstance(body, dict):
+        raise _fail("Feed", "an object")
+    sent = body.get("Feed", body)
+    if not isinstance(sent, dict):
+        raise _fail("Feed", "an object")
+    merged = {name: feed[name] for name in _INPUTS} | {
+        k: v for k, v in sent.items() if k in (*_INPUTS, "pull_rules") and v is not None
+    }
+    headers = sent.get("headers")
+    new_headers = headers not in (None, "") and headers != _shown_headers(feed, keys)
+    merged["headers"] = headers if new_headers else ""
+    wanted = _feed_in(merged)
+    if not new_headers:
+        del wanted["headers"]
+    return wanted
+
+
 def _shown_headers(feed: dict[str, Any], keys: KeyBox) -> str:
     """The feed's headers as ``feeds/view`` shows them: names, and a hint of each value."""
     if not feed["headers"]:
@@ -239,6 +267,94 @@ async def view_feed(feed_id: FeedId, me: Me, uow: UoW, keys: Keys) -> dict[str, 
 async def fetch_from_feed(feed_id: FeedId, me: Me, uow: UoW) -> dict[str, Any]:
     answer = _job_answer(await feeds.start_fetch(uow, feed_id, me), "Pull")
     return {"result": answer["message"], **answer}
+
+
+@misp_routes(
+    router,
+    "/feeds/edit/{feed_id}",
+    ["POST", "PUT"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Change a feed (site admins): the fields sent, checked as on add",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def edit_feed(
+    feed_id: FeedId,
+    me: Me,
+    uow: UoW,
+    keys: Keys,
+    body: Annotated[Any, Body(openapi_examples={"daily": {"value": {"fetch_every_s": 86400}}})],
+) -> dict[str, Any]:
+    feed = await feeds.view_feed(uow, feed_id, me)
+    return _feed_out(await feeds.edit_feed(uow, feed_id, _edited(feed, body, keys), me, keys), keys)
+
+
+async def _toggle(uow: Any, keys: KeyBox, me: Viewer, feed_id: int, enable: bool) -> dict[str, Any]:
+    feed = await feeds.view_feed(uow, feed_id, me)
+    await feeds.edit_feed(uow, feed_id, _edited(feed, {"enabled": enable}, keys), me, keys)
+    message = "Feed enabled." if enable else "Feed disabled."
+    action = "enable" if enable else "disable"
+    return {"name": message, "message": message, "url": f"/feeds/{action}/{feed_id}"}
+
+
+@misp_routes(
+    router,
+    "/feeds/enable/{feed_id}",
+    ["POST"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Enable a feed (site admins): it may be fetched, and on its schedule",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def enable_feed(feed_id: FeedId, me: Me, uow: UoW, keys: Keys) -> dict[str, Any]:
+    return await _toggle(uow, keys, me, feed_id, True)
+
+
+@misp_routes(
+    router,
+    "/feeds/disable/{feed_id}",
+    ["POST"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Disable a feed (site admins): neither fetched on demand nor on its schedule",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def disable_feed(feed_id: FeedId, me: Me, uow: UoW, keys: Keys) -> dict[str, Any]:
+    return await _toggle(uow, keys, me, feed_id, False)
+
+
+@misp_routes(
+    router,
+    "/feeds/delete/{feed_id}",
+    ["POST", "DELETE"],
+    named_suffix=False,
+    json_suffix=False,
+    summary="Remove a feed (site admins): its jobs stay, the events it brought stay",
+    responses={403: DENIED, 404: NOT_FOUND},
+)
+async def delete_feed(feed_id: FeedId, me: Me, uow: UoW) -> dict[str, Any]:
+    await feeds.delete_feed(uow, feed_id, me)
+    message = "Feed deleted."
+    return {"saved": True, "success": True, "name": message, "message": message,
+            "url": f"/feeds/delete/{feed_id}", "id": str(feed_id)}  # fmt: skip
+
+
+@misp_routes(
+    router,
+    "/feeds/fetchFromAllFeeds",
+    ["GET", "POST"],
+    named_suffix=False,
+    summary="Fetch every enabled feed: answers at once with the jobs it started",
+    responses={403: DENIED},
+)
+async def fetch_from_all_feeds(me: Me, uow: UoW) -> dict[str, Any]:
+    jobs = await feeds.start_all_fetches(uow, me)
+    if not jobs:
+        return {"result": "No feed enabled.", "jobs": []}
+    return {
+        "result": "Pull queued for background execution.",
+        "jobs": [{"feed_id": str(f), "job_id": str(j), "url": f"/sync/jobs/{j}"} for f, j in jobs],
+    }
 
 
 # --- this instance's feed -----------------------------------------------------------------------

@@ -110,14 +110,7 @@ async def add_feed(
     require_site_admin(viewer)
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        if body["tag_id"] is not None and not await conn.fetchval(
-            "SELECT 1 FROM tags WHERE id = $1", body["tag_id"]
-        ):
-            raise InvalidFeed(errors=[_error("tag_id", "no such tag")])
-        if body["sharing_group_id"] is not None and not await conn.fetchval(
-            "SELECT 1 FROM sharing_groups WHERE id = $1", body["sharing_group_id"]
-        ):
-            raise InvalidFeed(errors=[_error("sharing_group_id", "no such sharing group")])
+        await _check_references(conn, body)
         headers = body["headers"]
         row = body | {
             "headers": keys.seal(headers) if headers else None,
@@ -127,6 +120,67 @@ async def add_feed(
         feed_id = await feed_rows.insert_feed(conn, row)
         await uow.commit()
     return await view_feed(uow, feed_id, viewer)
+
+
+async def _check_references(conn: Any, body: Mapping[str, Any]) -> None:
+    """The feed's tag and sharing group, when it names them, exist here."""
+    if body.get("tag_id") is not None and not await conn.fetchval(
+        "SELECT 1 FROM tags WHERE id = $1", body["tag_id"]
+    ):
+        raise InvalidFeed(errors=[_error("tag_id", "no such tag")])
+    if body.get("sharing_group_id") is not None and not await conn.fetchval(
+        "SELECT 1 FROM sharing_groups WHERE id = $1", body["sharing_group_id"]
+    ):
+        raise InvalidFeed(errors=[_error("sharing_group_id", "no such sharing group")])
+
+
+async def edit_feed(
+    uow: UnitOfWork, feed_id: int, body: dict[str, Any], viewer: Viewer, keys: KeyBox
+) -> dict[str, Any]:
+    """MISP's ``feeds/edit`` (``body``: the feed as the route read it, without ``headers``
+    unless new ones were sent, sealed here). A new URL forgets the manifest's ETag."""
+    require_site_admin(viewer)
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        found = await feed_rows.feed(conn, feed_id)
+        if found is None:
+            raise FeedNotFound()
+        await _check_references(conn, body)
+        columns = dict(body)
+        if "headers" in columns:
+            columns["headers"] = keys.seal(columns["headers"]) if columns["headers"] else None
+        if columns.get("url", found["url"]) != found["url"]:
+            columns["manifest_etag"] = None
+        await feed_rows.update_feed(conn, feed_id, columns)
+        await uow.commit()
+    return await view_feed(uow, feed_id, viewer)
+
+
+async def delete_feed(uow: UnitOfWork, feed_id: int, viewer: Viewer) -> None:
+    """MISP's ``feeds/delete``: the feed goes; its jobs stay in the history (without it), the
+    events it brought stay, a queued item of it is counted as failed."""
+    require_site_admin(viewer)
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        if not await feed_rows.delete_feed(conn, feed_id):
+            raise FeedNotFound()
+        await uow.commit()
+
+
+async def start_all_fetches(uow: UnitOfWork, viewer: Viewer) -> list[tuple[int, uuid.UUID]]:
+    """MISP's ``feeds/fetchFromAllFeeds``: a fetch job for every enabled feed (its id and
+    the job's)."""
+    require_site_admin(viewer)
+    now = _now()
+    jobs = []
+    async with uow:
+        conn = await driver_in_transaction(uow.session)
+        for feed_id in await feed_rows.enabled_feed_ids(conn):
+            await feed_rows.set_fetched(conn, feed_id, now)
+            job_id = await _queue(uow, conn, feed_id, requested_by=viewer.user_uuid, now=now)
+            jobs.append((feed_id, job_id))
+        await uow.commit()
+    return jobs
 
 
 def _error(field: str, message: str) -> dict[str, Any]:

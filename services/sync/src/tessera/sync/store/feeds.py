@@ -96,6 +96,41 @@ async def feeds_page(conn: Conn, *, limit: int, offset: int) -> list[dict[str, A
     return [r for r in (_decoded(row) for row in rows) if r is not None]
 
 
+_EDITABLE = frozenset({
+    "name", "provider", "url", "rules", "enabled", "distribution", "sharing_group_id", "tag_id",
+    "source_format", "fixed_event", "delta_merge", "publish", "override_ids", "lookup_visible",
+    "caching_enabled", "input_source", "settings", "allow_private_addresses", "headers",
+    "fetch_every_s", "manifest_etag",
+})  # fmt: skip
+_JSON = frozenset({"rules", "settings"})
+
+
+async def update_feed(conn: Conn, feed_id: int, columns: dict[str, Any]) -> None:
+    """Set the given columns (names from :data:`_EDITABLE` only; ``rules`` and ``settings``
+    as JSON)."""
+    unknown = set(columns) - _EDITABLE
+    if unknown:
+        raise ValueError(f"not a feed column: {sorted(unknown)}")
+    if not columns:
+        return
+    names = sorted(columns)
+    values = [json.dumps(columns[n]) if n in _JSON else columns[n] for n in names]
+    sets = ", ".join(
+        f"{n} = ${i}::jsonb" if n in _JSON else f"{n} = ${i}" for i, n in enumerate(names, start=2)
+    )
+    await conn.execute(f"UPDATE feeds SET {sets} WHERE id = $1", feed_id, *values)  # noqa: S608
+
+
+async def delete_feed(conn: Conn, feed_id: int) -> bool:
+    """Remove the feed (its jobs keep their rows, without it)."""
+    return await conn.fetchval("DELETE FROM feeds WHERE id = $1 RETURNING true", feed_id) is True
+
+
+async def enabled_feed_ids(conn: Conn) -> list[int]:
+    rows = await conn.fetch("SELECT id FROM feeds WHERE enabled ORDER BY id")
+    return [int(r["id"]) for r in rows]
+
+
 async def set_fetched(conn: Conn, feed_id: int, now: datetime) -> None:
     """A fetch of the feed was started: the schedule counts from here."""
     await conn.execute("UPDATE feeds SET last_fetched_at = $2 WHERE id = $1", feed_id, now)
