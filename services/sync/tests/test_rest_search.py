@@ -305,6 +305,28 @@ async def test_limit_and_page_answer_one_page_and_count_everything(world: World)
                                       f"http://{setup.domain}/x"]  # fmt: skip
 
 
+# --- text -------------------------------------------------------------------------------------
+
+
+async def test_text_answers_each_value_once_a_line(world: World) -> None:
+    setup = await lab(world)
+    mine = {"org": str(setup.org)}
+    await add(world, setup.ada, info=f"again {setup.mark}",
+              Attribute=[{"type": "ip-dst", "value": "198.51.100.7"}])  # fmt: skip
+
+    of_attributes = await rest_search(world, setup.ada, "attributes", returnFormat="text", **mine)
+    of_events = await rest_search(world, setup.ada, "events", returnFormat="text", **mine)
+
+    assert of_attributes.status_code == 200, of_attributes.text
+    assert of_attributes.headers["content-type"].startswith("text/plain")
+    assert of_attributes.text.splitlines() == [
+        "198.51.100.7", setup.domain, "d41d8cd98f00b204e9800998ecf8427e",
+        f"http://{setup.domain}/x", "203.0.113.9",
+    ]  # fmt: skip
+    assert sorted(of_events.text.splitlines()) == sorted(of_attributes.text.splitlines())
+    assert of_events.text.endswith("\n")
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 

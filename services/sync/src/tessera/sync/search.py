@@ -121,7 +121,7 @@ class Filters:
     """A restSearch request, read: ``None`` (or empty) is "not filtered on"."""
 
     scope: Scope
-    return_format: Literal["json", "csv"] = "json"
+    return_format: Literal["json", "csv", "text"] = "json"
     value: Terms[str] | None = None
     type: Terms[str] | None = None
     category: Terms[str] | None = None
@@ -363,8 +363,8 @@ def parse_filters(body: Mapping[str, Any], *, scope: Scope, now: datetime | None
 
     fmt = str(given.get("returnFormat", "json")).lower()
     out["return_format"] = "json" if fmt == "download" else fmt
-    if out["return_format"] not in ("json", "csv"):
-        raise FilterError("returnFormat", f"{fmt!r} is not served here; use json or csv")
+    if out["return_format"] not in ("json", "csv", "text"):
+        raise FilterError("returnFormat", f"{fmt!r} is not served here; use json, csv or text")
 
     readers: dict[str, Callable[[Any], Any]] = {
         "value": _as_value,

@@ -43,7 +43,7 @@ import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from anyio import to_thread
@@ -177,7 +177,7 @@ class Search:
 
     @property
     def media_type(self) -> str:
-        return "text/csv" if self.filters.return_format == "csv" else "application/json"
+        return _MEDIA_TYPES[self.filters.return_format]
 
     @property
     def filename(self) -> str | None:
@@ -191,12 +191,36 @@ class Search:
         return f"misp.event.{one if one is not None else 'list'}.{self.filters.return_format}"
 
 
+_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "text": "text/plain"}
+_OPENINGS = {"csv": b"", "text": b""}  # csv: its header, unless headerless
+_CLOSINGS = {"csv": b"\n", "text": b""}
+
+
+def _value(attribute: Mapping[str, Any]) -> str:
+    second = attribute.get("value2") or ""
+    return f"{attribute['value1']}|{second}" if second else str(attribute["value1"])
+
+
+def _text(attributes: Iterable[Mapping[str, Any]], seen: set[str]) -> bytes:
+    """``TextExport``: each value once, one a line, in the order found (MISP gathers them
+    all and writes them at the end; here each is written once found)."""
+    lines = []
+    for attribute in attributes:
+        value = _value(attribute)
+        if value not in seen:
+            seen.add(value)
+            lines.append(value + "\n")
+    return "".join(lines).encode()
+
+
 @dataclass(frozen=True)
 class _Shown:
     """What the filters do not say but the answer depends on."""
 
     exclude_local_tags: bool
     event_uuid: bool
+    seen: set[str] = field(default_factory=set)
+    """the values written so far (``text``: each once)"""
 
 
 def _wants(params: Mapping[str, Any], name: str) -> bool | None:
@@ -412,6 +436,8 @@ def _attribute_csv(attribute: Mapping[str, Any], batch: _Batch, filters: Filters
 
 def _render_attributes(batch: _Batch, filters: Filters, shown: _Shown, *, first: bool) -> bytes:
     """A page of attributes as the next part of the answer (CPU-bound: run in a thread)."""
+    if filters.return_format == "text":
+        return _text(batch.attributes, shown.seen)
     if filters.return_format == "csv":
         return "".join(_attribute_csv(a, batch, filters, shown) for a in batch.attributes).encode()
     inherited = filters.include_event_tags
@@ -441,8 +467,12 @@ async def _attribute_slice(
 async def _attributes(
     uow: UnitOfWork, filters: Filters, shown: _Shown, query: _Query
 ) -> AsyncIterator[bytes]:
-    csv = filters.return_format == "csv"
-    yield _csv_header(filters) if csv else b'{"response": {"Attribute": ['
+    fmt = filters.return_format
+    yield (
+        _csv_header(filters)
+        if fmt == "csv"
+        else _OPENINGS.get(fmt, b'{"response": {"Attribute": [')
+    )
     first = True
     async for ids in query.ids(uow):
         for start in range(0, len(ids), ATTRIBUTE_BATCH):
@@ -452,7 +482,7 @@ async def _attributes(
                 first = False
                 yield chunk
             del chunk  # not held while the next slice is read
-    yield b"\n" if csv else b"]}}\n"
+    yield _CLOSINGS.get(fmt, b"]}}\n")
 
 
 # --- the events scope -------------------------------------------------------------------------
@@ -519,6 +549,8 @@ def _event_csv(loaded: store.Loaded, filters: Filters, shown: _Shown) -> bytes:
 
 def _render_event(loaded: store.Loaded, filters: Filters, shown: _Shown, *, first: bool) -> bytes:
     """One event as the next part of the answer."""
+    if filters.return_format == "text":  # flattened: its objects' attributes too
+        return _text(loaded.attributes, shown.seen)
     if filters.return_format == "csv":
         return _event_csv(loaded, filters, shown)
     arguments = loaded.render_arguments() | {"exclude_local_tags": shown.exclude_local_tags}
@@ -551,8 +583,8 @@ async def _event(
 async def _events(
     uow: UnitOfWork, viewer: Viewer, filters: Filters, shown: _Shown, query: _Query
 ) -> AsyncIterator[bytes]:
-    csv = filters.return_format == "csv"
-    yield _csv_header(filters) if csv else b'{"response": ['
+    fmt = filters.return_format
+    yield _csv_header(filters) if fmt == "csv" else _OPENINGS.get(fmt, b'{"response": [')
     first = True
     async for ids in query.ids(uow):
         for event_id in ids:
@@ -561,7 +593,7 @@ async def _events(
                 first = False
                 yield chunk
             del chunk  # not held while the next event is read
-    yield b"\n" if csv else b"]}\n"
+    yield _CLOSINGS.get(fmt, b"]}\n")
 
 
 # --- writing ----------------------------------------------------------------------------------
