@@ -93,9 +93,9 @@ def events(draw: Any) -> dict[str, Any]:
                       "Attribute": attributes, "Object": objects}}  # fmt: skip
 
 
-def _read(payload: dict[str, Any]) -> Any:
+def _read(payload: dict[str, Any], *, drop_invalid: bool = True) -> Any:
     try:
-        event = parse_event(payload, drop_invalid=True)
+        event = parse_event(payload, drop_invalid=drop_invalid)
     except InvalidPayload as invalid:
         return ("invalid", invalid.problems)
     parts = [*event.attributes, *(a for o in event.objects for a in o.attributes)]
@@ -107,12 +107,14 @@ def _read(payload: dict[str, Any]) -> Any:
     )
 
 
-def _read_checking_twice(payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+def _read_checking_twice(
+    payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch, *, drop_invalid: bool = True
+) -> Any:
     """The parse as it was: the context has no settled attributes, so pydantic's second run
     of ``AttributeIn._misp_rules`` checks each one again."""
     with monkeypatch.context() as patched:
         patched.setattr(incoming, "SETTLED", "not a key _misp_rules reads")
-        return _read(payload)
+        return _read(payload, drop_invalid=drop_invalid)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -121,6 +123,18 @@ def test_checking_a_settled_attribute_once_reads_the_same_event(
     payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert _read(payload) == _read_checking_twice(payload, monkeypatch)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=events())
+def test_an_event_read_whole_is_read_as_before(
+    payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``drop_invalid`` each attribute is read once; an attribute repeating the
+    checked fields of one before it is not checked again, with the same result."""
+    assert _read(payload, drop_invalid=False) == _read_checking_twice(
+        payload, monkeypatch, drop_invalid=False
+    )
 
 
 def test_a_pulled_event_reads_the_same_as_when_checked_twice(
@@ -138,3 +152,20 @@ def test_a_value_check_changes_is_checked_again_as_before() -> None:
         drop_invalid=True,
     )
     assert event.attributes[0].value == "+150"
+
+
+@pytest.mark.parametrize("drop_invalid", [True, False])
+def test_a_repeated_attribute_not_checked_again_has_the_fields_set_it_had(
+    drop_invalid: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second, its fields those ``check`` gave the first, is not checked; pydantic still
+    counts what checking assigns as set (``value2`` here, which it did not send)."""
+    sent = {"type": "domain", "category": "Network activity", "value": "example.com",
+            "value1": "example.com"}  # fmt: skip
+    payload = {"Event": {"info": "x", "Attribute": [
+        sent | {"uuid": str(uuid.UUID(int=1))},
+        sent | {"uuid": str(uuid.UUID(int=2)), "deleted": True},
+    ]}}  # fmt: skip
+    assert _read(payload, drop_invalid=drop_invalid) == _read_checking_twice(
+        payload, monkeypatch, drop_invalid=drop_invalid
+    )
