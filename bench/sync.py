@@ -6,7 +6,7 @@ own (``tessera.sync.testing.fake_misp``: generated events, streamed, ETags honou
 
 * **pull**: 1,000 events x 1,000 attributes from a fake serving them; events/s and
   attributes/s from the pull's start to its job being done, and the sync process's peak
-  RSS during it;
+  RSS and CPU time per event during it;
 * **no-op re-pull** of 10,000 unchanged events: with the index's ETag (the remote answers
   304), and without it (all 10,000 index entries compared with the local copies);
 * **one event of 150,000 attributes**: time and the sync process's peak RSS;
@@ -83,11 +83,13 @@ class Fake:
 
 
 class PeakRss:
-    """The peak resident memory of a process while a block runs (VmHWM, reset first)."""
+    """The peak resident memory of a process while a block runs (VmHWM, reset first), and
+    the CPU time it spent (user + system): on a shared box, steadier than the wall time."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_mb = 0.0
+        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -97,6 +99,10 @@ class PeakRss:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def _cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak_mb = max(self.peak_mb, self._rss_mb("VmRSS:"))
@@ -105,6 +111,7 @@ class PeakRss:
     def __enter__(self) -> PeakRss:
         with contextlib.suppress(OSError):  # the kernel's own high-water mark, reset
             Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        self.cpu_s = -self._cpu_s()
         self._thread.start()
         return self
 
@@ -112,6 +119,7 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self.peak_mb, self._rss_mb("VmHWM:"))
+        self.cpu_s += self._cpu_s()
 
 
 def admin_token(gateway: str, admin_dsn: str) -> str:
@@ -262,6 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "events_per_s": job["fetched"] / job["wall_s"],
                     "attributes_per_s": attributes / job["wall_s"], "peak_rss_mb": rss.peak_mb,
                     "mb_downloaded": job["bytes"] / 1e6,
+                    "sync_cpu_ms_per_event": 1000 * rss.cpu_s / max(job["fetched"], 1),
                 }  # fmt: skip
             if "repull" in only:
                 fake = Fake(events=args.repull_events, attributes=5, seed=7)

@@ -184,8 +184,12 @@ def _normalise(type_: str, value: str, validator: Validator) -> str:
     return value
 
 
+_NOT_CONTROL = re.compile(r"[^\x00-\x1f\x7f]")
+
+
 def _is_control(text: str) -> bool:
-    return all(ord(character) < 32 or ord(character) == 127 for character in text)
+    """Every character (none, for ``""``) is below 32 or is 127."""
+    return _NOT_CONTROL.search(text) is None
 
 
 _URLS = frozenset({"link", "url"})

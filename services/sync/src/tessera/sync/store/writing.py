@@ -11,6 +11,7 @@ per batch, not 150,000; a large pulled event is written batch by batch
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,6 +209,8 @@ _ATTRIBUTE_COLUMNS = (
     "comment", "distribution", "sharing_group_id", "timestamp", "first_seen", "last_seen",
     "deleted", "disable_correlation",
 )  # fmt: skip
+_attribute_row = operator.itemgetter(*_ATTRIBUTE_COLUMNS)
+"""a row's values in the order of ``_ATTRIBUTE_COLUMNS``"""
 _UPSERT_ATTRIBUTES = f"""
 INSERT INTO attributes AS a (event_id, {", ".join(_ATTRIBUTE_COLUMNS)})
 SELECT $1, * FROM unnest({", ".join(f"${i + 2}::{t}" for i, t in enumerate(_ATTRIBUTE_ARRAYS))})
@@ -235,8 +238,8 @@ async def upsert_attributes(
     object's uuid to its id."""
     if not attributes:
         return {}
-    columns: list[list[Any]] = [[] for _ in _ATTRIBUTE_COLUMNS]
     objects, owners, groups = object_ids or {}, object_of or {}, sharing_groups or {}
+    ordered = []
     for attribute in attributes:
         row = attribute.columns(now=now)
         owner = owners.get(attribute.uuid)
@@ -248,8 +251,8 @@ async def upsert_attributes(
         )
         if force:
             row["timestamp"] = now
-        for index, name in enumerate(_ATTRIBUTE_COLUMNS):
-            columns[index].append(row[name])
+        ordered.append(_attribute_row(row))
+    columns = [list(column) for column in zip(*ordered, strict=True)]
     rows = await conn.fetch(_UPSERT_ATTRIBUTES, event_id, *columns, force)
     return {r["uuid"]: int(r["id"]) for r in rows}
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Self
 from uuid import uuid4
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from tessera.sync.misp_types import InvalidAttribute, check, describe_types
 
@@ -41,9 +41,28 @@ from .scalars import (
     Uuid,
 )
 
-__all__ = ["NO_RELATION", "AttributeIn", "EventReportIn", "ObjectIn", "ObjectReferenceIn"]
+__all__ = [
+    "NO_RELATION",
+    "SETTLED",
+    "AttributeIn",
+    "EventReportIn",
+    "ObjectIn",
+    "ObjectReferenceIn",
+]
 
 NO_RELATION = "Object attribute sent, but no object_relation set."
+
+SETTLED = "tessera.sync.settled_attributes"
+"""A key of pydantic's validation context (``model_validate(data, context={SETTLED: set()})``)
+for reading attributes on their own and then the event they are handed to, as
+``parse_event(drop_invalid=True)`` does: pydantic runs :meth:`AttributeIn._misp_rules` again
+on an instance it is handed. Under this key are the ``type``, ``category``, ``value``,
+``value1``, ``value2`` and ``to_ids`` that :func:`~tessera.sync.misp_types.check` gave back
+with the value unchanged: checking them again is the same call (the same type, value,
+category and ``to_ids``), so its result is known and the check is skipped (a third of a
+pulled event's parse). Where ``check`` changed the value (it is not idempotent: re-fanging
+``[[.].]``, the ``00`` of a phone number), the attribute is checked again, as it always was."""
+_CHECKED = ("category", "value", "value1", "value2", "to_ids")
 
 
 class AttributeIn(WireModel):
@@ -101,19 +120,29 @@ class AttributeIn(WireModel):
         return data
 
     @model_validator(mode="after")
-    def _misp_rules(self) -> Self:
-        try:
-            checked = check(
-                self.type, self.value, category=self.category or None, to_ids=self.to_ids
-            )
-        except InvalidAttribute as invalid:
-            raise fail(invalid.field, invalid.message) from None
-        self.category, self.value = checked.category, checked.value
-        self.value1, self.value2, self.to_ids = checked.value1, checked.value2, checked.to_ids
+    def _misp_rules(self, info: ValidationInfo) -> Self:
+        settled = info.context.get(SETTLED) if isinstance(info.context, dict) else None
+        if settled is None or self._checked_fields() not in settled:
+            try:
+                checked = check(
+                    self.type, self.value, category=self.category or None, to_ids=self.to_ids
+                )
+            except InvalidAttribute as invalid:
+                raise fail(invalid.field, invalid.message) from None
+            unchanged = checked.value == self.value
+            self.category, self.value = checked.category, checked.value
+            self.value1, self.value2, self.to_ids = checked.value1, checked.value2, checked.to_ids
+            if settled is not None and unchanged:
+                settled.add(self._checked_fields())
+        else:  # what assigning check's result, the values these fields hold, would do
+            self.__pydantic_fields_set__.update(_CHECKED)
         seen_in_order(self)
         shared(self)
         self.tags = unique_tags(self.tags)
         return self
+
+    def _checked_fields(self) -> tuple[str, str, str, str, str, bool]:
+        return (self.type, self.category, self.value, self.value1, self.value2, self.to_ids)
 
     def columns(self, *, now: int) -> dict[str, Any]:
         """The ``attributes`` row besides its ids (``event_id``, ``object_id``,

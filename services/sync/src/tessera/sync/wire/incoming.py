@@ -42,7 +42,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .attributes import NO_RELATION, AttributeIn, EventReportIn, ObjectIn, ObjectReferenceIn
+from .attributes import (
+    NO_RELATION,
+    SETTLED,
+    AttributeIn,
+    EventReportIn,
+    ObjectIn,
+    ObjectReferenceIn,
+)
 from .parts import (
     OrgIn,
     SharingGroupIn,
@@ -275,10 +282,11 @@ def parse_event(
     if blank(body.get("distribution")):
         body["distribution"] = default_distribution
     dropped: list[Problem] = []
+    context: dict[str, Any] = {SETTLED: set()}
     if drop_invalid:
-        body = _without_invalid(body, dropped)
+        body = _without_invalid(body, dropped, context)
     try:
-        event = EventIn.model_validate(body)
+        event = EventIn.model_validate(body, context=context)
     except ValidationError as error:
         raise InvalidPayload(problems_of(error)) from None
     event._dropped = dropped
@@ -300,6 +308,7 @@ def _valid(
     items: Any,
     path: str,
     dropped: list[Problem],
+    context: dict[str, Any],
     *,
     in_object: bool = False,
 ) -> Any:
@@ -310,7 +319,7 @@ def _valid(
     kept = []
     for index, item in enumerate(elements):
         try:
-            element = model.model_validate(item)
+            element = model.model_validate(item, context=context)
         except ValidationError as error:
             dropped += problems_of(error, f"{path}.{index}")
             continue
@@ -321,8 +330,10 @@ def _valid(
     return kept
 
 
-def _without_invalid(body: dict[str, Any], dropped: list[Problem]) -> dict[str, Any]:
-    body["Attribute"] = _valid(AttributeIn, body.get("Attribute"), "Attribute", dropped)
+def _without_invalid(
+    body: dict[str, Any], dropped: list[Problem], context: dict[str, Any]
+) -> dict[str, Any]:
+    body["Attribute"] = _valid(AttributeIn, body.get("Attribute"), "Attribute", dropped, context)
     objects = []
     try:
         elements = listify(body.get("Object"))
@@ -331,14 +342,18 @@ def _without_invalid(body: dict[str, Any], dropped: list[Problem]) -> dict[str, 
     for index, obj in enumerate(elements):
         if isinstance(obj, Mapping):
             path = f"Object.{index}.Attribute"
-            attributes = _valid(AttributeIn, obj.get("Attribute"), path, dropped, in_object=True)
+            attributes = _valid(
+                AttributeIn, obj.get("Attribute"), path, dropped, context, in_object=True
+            )
             obj = {**obj, "Attribute": attributes}
         objects.append((index, obj))
     body["Object"] = []
     for index, obj in objects:
         try:
-            body["Object"].append(ObjectIn.model_validate(obj))
+            body["Object"].append(ObjectIn.model_validate(obj, context=context))
         except ValidationError as error:
             dropped += problems_of(error, f"Object.{index}")
-    body["EventReport"] = _valid(EventReportIn, body.get("EventReport"), "EventReport", dropped)
+    body["EventReport"] = _valid(
+        EventReportIn, body.get("EventReport"), "EventReport", dropped, context
+    )
     return body

@@ -76,11 +76,19 @@ def _read_int(value: Any, *, bits: int = 32) -> int:
     number: int | None = None
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         number = int(value)  # a bool too: PHP's true is 1
-    elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
-        number = int(value.strip())
-    if number is None or not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
-        raise misp_error("Must be a whole number." if number is None else "Out of range.")
+    elif isinstance(value, str):
+        text = value.strip()
+        if _WHOLE.fullmatch(text):
+            number = int(text)
+    if number is None:
+        raise misp_error("Must be a whole number.")
+    limit = _LIMITS.get(bits) or 2 ** (bits - 1)
+    if not -limit <= number < limit:
+        raise misp_error("Out of range.")
     return number
+
+
+_LIMITS = {32: 2**31, 64: 2**63}
 
 
 def _int_or_default(value: Any) -> int:
