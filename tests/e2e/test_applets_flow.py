@@ -6,12 +6,14 @@ snapshots reach a queue bound the way the answers service binds its own."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import uuid
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 import pytest
 from tessera_e2e_harness import Suite, wait_for
@@ -38,6 +40,23 @@ def _register(client: httpx.Client, name: str, locale: str) -> dict[str, Any]:
     assert created.status_code == 201, created.text
     tokens = client.post("/auth/login", json={"email": email, "password": PASSWORD}).json()
     return {"email": email, "tokens": tokens}
+
+
+def _known_to_applets(infra: Infra, email: str) -> bool:
+    """The applets service has projected the user's registration (auth's event): only then
+    does an invitation speak the invitee's language (before, it speaks the inviter's)."""
+
+    async def known() -> bool:
+        conn = await asyncpg.connect(infra.postgres_admin, database=infra.database)
+        try:
+            found = await conn.fetchval(
+                "SELECT 1 FROM applets.users WHERE email = lower($1)", email
+            )
+        finally:
+            await conn.close()
+        return found is not None
+
+    return run_sync(known())
 
 
 def _refreshed(client: httpx.Client, person: dict[str, Any]) -> str:
@@ -130,6 +149,9 @@ def test_an_applet_is_built_shared_edited_and_answered_only_as_roles_allow(
         path = f"/applets/{applet['id']}"
 
         for person, role, locale in ((manager, "manager", "fr"), (respondent, "respondent", "es")):
+            email = person["email"]
+            wait_for(functools.partial(_known_to_applets, infra, email), timeout=30,
+                     what=f"{email} in the applets service's projection")  # fmt: skip
             invited = client.post(
                 f"{path}/invitations",
                 json={"email": person["email"], "role": role},
