@@ -140,6 +140,9 @@ async def test_a_plain_user_may_not_create_an_org_admin_and_a_sharing_group_role
         json={"name": "taken over"},
     )  # fmt: skip
     listed = await world.client.get("/sync/sharing_groups/index", headers=user.headers)
+    delete = await world.client.post(
+        f"/sync/sharing_groups/delete/{made['SharingGroup']['id']}", headers=user.headers
+    )
 
     assert refused.status_code == 403
     assert refused.json()["message"] == "You do not have permission to use this functionality."
@@ -147,6 +150,7 @@ async def test_a_plain_user_may_not_create_an_org_admin_and_a_sharing_group_role
     assert by_sync["Organisation"]["uuid"] == str(lab)
     assert add_org.status_code == 403
     assert edit.status_code == 403
+    assert delete.status_code == 403  # of their own organisation, but without the permission
     # the user sees their organisation's groups, but may change none
     mine = {e["SharingGroup"]["id"]: e for e in listed.json()["response"]}
     entry = mine[made["SharingGroup"]["id"]]

@@ -12,8 +12,9 @@ Who may (``SharingGroup::checkIfAuthorised``, ``checkIfAuthorisedExtend``, ``che
   ``perm_sharing_group`` (site admin, org admin, sync user) of the owning organisation, or of
   a member organisation flagged ``extend``; a site admin any group. The group's own fields
   (name, releasability, description, roaming) only its owner or a site admin;
-* delete: the owning organisation or a site admin, and only a group nothing uses (no event,
-  attribute, object, report or feed), as ``SharingGroup::beforeDelete``.
+* delete: ``perm_sharing_group`` of the owning organisation, or a site admin, and only a
+  group nothing uses (no event, attribute, object, report or feed), as
+  ``SharingGroup::beforeDelete``.
 
 Where this parts from MISP (on purpose): a group made here is ``local``; a creator who is no
 site admin and did not list their organisation gets it as a member with ``extend`` (MISP's
@@ -368,7 +369,10 @@ async def edit(uow: UnitOfWork, viewer: Viewer, ident: str, body: Any, *, base_u
 
 
 async def delete(uow: UnitOfWork, viewer: Viewer, ident: str) -> Json:
-    """``sharingGroups/delete``: its owner or a site admin; refused while anything uses it."""
+    """``sharingGroups/delete``: its owner or a site admin (with ``perm_sharing_group``, as
+    MISP's ACL wants); refused while anything uses it."""
+    if not _sg_permission(viewer):
+        raise NotPermitted()
     async with uow:
         conn = await driver_in_transaction(uow.session)
         group = await groups.find(conn, ident)
