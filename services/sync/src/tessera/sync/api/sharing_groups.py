@@ -87,8 +87,8 @@ async def index_sharing_groups(
         page = min(max(int(params.get("page", page)), 1), 100_000)
     except ValueError:
         limit, page = 60, 1
-    value = params.get("value")
-    searchorg = params.get("searchorg")
+    value = sharing_groups.clean_text(str(params.get("value") or ""))
+    searchorg = sharing_groups.clean_text(str(params.get("searchorg") or ""))
     entries, total = await sharing_groups.index(
         uow, me, passive=_positional(request)[:1] == ["true"],
         value=str(value)[:255] if value else None,

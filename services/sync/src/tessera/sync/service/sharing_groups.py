@@ -40,6 +40,7 @@ __all__ = [
     "add",
     "add_org",
     "add_server",
+    "clean_text",
     "delete",
     "edit",
     "exists",
@@ -218,8 +219,8 @@ def _fields(body: Json, *, action: str, ident: str | None = None) -> Json:
             continue
         text = str(body[name]).strip()
         limit = 255 if name == "name" else _TEXT_LIMIT
-        if "\x00" in text or len(text) > limit:
-            errors[name] = [f"At most {limit} characters, no NUL."]
+        if not groups.storable(text) or len(text) > limit:
+            errors[name] = [f"At most {limit} characters of valid text, no NUL."]
         else:
             values[name] = text
     if "name" in values and not values["name"]:
@@ -232,6 +233,11 @@ def _fields(body: Json, *, action: str, ident: str | None = None) -> Json:
     return values
 
 
+def clean_text(text: str) -> str:
+    """The text without what PostgreSQL refuses (NUL, lone surrogates)."""
+    return text.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+
+
 def _member_ref(item: Any) -> tuple[Any, Any, str | None, bool]:
     """``(id, uuid, name, extend)`` of a ``SharingGroupOrg`` entry, in any of MISP's shapes."""
     if not isinstance(item, dict):
@@ -242,7 +248,8 @@ def _member_ref(item: Any) -> tuple[Any, Any, str | None, bool]:
     org = org if isinstance(org, dict) else item
     org_id = org.get("id") if org is not item else item.get("org_id", item.get("id"))
     name = org.get("name")
-    return org_id, org.get("uuid"), str(name)[:255] if name else None, flag(item.get("extend"))
+    shown = clean_text(str(name))[:255] if name else None
+    return org_id, org.get("uuid"), shown or None, flag(item.get("extend"))
 
 
 async def _capture_orgs(

@@ -23,11 +23,23 @@ __all__ = [
     "remove_org",
     "remove_server",
     "set_server",
+    "storable",
     "update",
 ]
 
 Conn = Any
 _LOCAL = access.LOCAL_SERVER_ID
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL takes the text: no NUL, no lone surrogate (JSON's ``\\ud800``)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def ident(raw: Any) -> int | UUID | None:
@@ -53,7 +65,7 @@ async def find(conn: Conn, raw: Any) -> Any:
 
 async def find_org(conn: Conn, raw: Any) -> Any:
     """An organisation by id, uuid or name (``Organisation::fetchOrg``)."""
-    if raw is None or str(raw).strip() == "":
+    if raw is None or str(raw).strip() == "" or not storable(str(raw)):
         return None
     key = ident(raw)
     if isinstance(key, int):
@@ -67,7 +79,7 @@ async def find_org(conn: Conn, raw: Any) -> Any:
 
 async def find_server(conn: Conn, raw: Any) -> int | None:
     """A server entry's id by id, url or name (``Server::fetchServer``); 0 is this instance."""
-    if raw is None or str(raw).strip() == "":
+    if raw is None or str(raw).strip() == "" or not storable(str(raw)):
         return None
     key = ident(raw)
     if key == _LOCAL:
