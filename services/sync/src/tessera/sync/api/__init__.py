@@ -9,6 +9,7 @@ from tessera.sync.api.feeds import router as feeds
 from tessera.sync.api.instance import router as instance
 from tessera.sync.api.search import router as search
 from tessera.sync.api.servers import router as servers
+from tessera.sync.api.sharing_groups import router as sharing_groups
 from tessera.sync.api.sightings import router as sightings
 from tessera.sync.api.tags import router as tags
 
@@ -16,4 +17,5 @@ __all__ = ["ROUTERS"]
 
 ROUTERS = [
     instance, servers, feeds, feed_export, events, attributes, tags, sightings, search, blocklists,
+    sharing_groups,
 ]  # fmt: skip
