@@ -7,6 +7,7 @@ from tessera.sync.api.events import router as events
 from tessera.sync.api.feeds import export as feed_export
 from tessera.sync.api.feeds import router as feeds
 from tessera.sync.api.instance import router as instance
+from tessera.sync.api.objects import router as objects
 from tessera.sync.api.search import router as search
 from tessera.sync.api.servers import router as servers
 from tessera.sync.api.sightings import router as sightings
@@ -15,5 +16,6 @@ from tessera.sync.api.tags import router as tags
 __all__ = ["ROUTERS"]
 
 ROUTERS = [
-    instance, servers, feeds, feed_export, events, attributes, tags, sightings, search, blocklists,
+    instance, servers, feeds, feed_export, events, attributes, objects, tags, sightings, search,
+    blocklists,
 ]  # fmt: skip
