@@ -204,10 +204,10 @@ async def add_object(
         raise NotPermitted(title="You don't have permissions to create objects.")
     obj_body, raw_attributes = _unwrapped(payload)
     break_on_duplicate = break_on_duplicate or _flag(obj_body.get("breakOnDuplicate", 0))
+    known = await _template_of(obj_body, template)  # read once, before any transaction
     now = changes.epoch()
     async with uow:
         conn = await driver_in_transaction(uow.session)
-        known = await _template_of(obj_body, template)
         event = await store.visible_event(conn, event_ident, viewer)
         if event is None:
             raise EventNotFound()
@@ -247,6 +247,8 @@ async def add_object(
             if duplicate is not None:
                 raise _failed("add", {"value": [DUPLICATE_OBJECT.format(**duplicate)]})
         object_ids = await store.upsert_objects(conn, event["id"], [obj], now=now, force=True)
+        if obj.uuid not in object_ids:  # taken meanwhile, in another event
+            raise _failed("add", {"uuid": [NOT_UNIQUE]})
         ids = await store.upsert_attributes(
             conn, event["id"], obj.attributes, now=now, object_ids=object_ids,
             object_of={a.uuid: obj.uuid for a in obj.attributes}, force=True,
@@ -361,6 +363,7 @@ async def edit_object(uow: UnitOfWork, viewer: Viewer, ident: str, payload: Any)
     if not viewer.may_add:
         raise NotPermitted()
     obj_body, raw_attributes = _unwrapped(payload)
+    await templates()  # read once, before any transaction
     now = changes.epoch()
     async with uow:
         conn = await driver_in_transaction(uow.session)
