@@ -1,8 +1,9 @@
 """PyMISP from PyPI, unchanged, through the nginx gateway (``PyMISP("<gateway>/sync/", key)``):
 a user registers with auth, creates an organisation and an API key; the sync service learns
 them from auth's events (no call to auth), and the key works MISP-style. Then the PyMISP
-lifecycle (create, edit, tag, sight, search, publish, delete) and every sample event of
-PyMISP's own tests, as the sync service's in-process tests run them."""
+lifecycle (create, edit, tag, sight, search, publish, delete), objects (add, update,
+reference, delete) and every sample event of PyMISP's own tests, as the sync service's
+in-process tests run them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from tessera_e2e_harness import Suite, wait_for
 
-from tessera.sync.testing.pymisp_flows import lifecycle, round_trip
+from tessera.sync.testing.pymisp_flows import lifecycle, objects, round_trip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e"), pytest.mark.timeout(300)]
 
@@ -56,6 +57,7 @@ def test_pymisp_works_unchanged_through_the_gateway(suite: Suite) -> None:
         key = _org_admin_key(client)
 
     lifecycle(f"{suite.gateway}/sync/", key)
+    objects(f"{suite.gateway}/sync/", key)
     for sample in SAMPLES:
         # the sync service's own tests add the same files to this run's database
         round_trip(f"{suite.gateway}/sync/", key, sample, rename=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.sync.testing.pymisp_flows import lifecycle, round_trip
+from tessera.sync.testing.pymisp_flows import lifecycle, objects, round_trip
 
 from .conftest import World
 
@@ -26,6 +26,15 @@ async def test_pymisp_creates_edits_tags_sights_publishes_and_deletes_an_event(
     admin = await world.member("Ada", org, role="admin")
 
     await asyncio.to_thread(lifecycle, served, admin.key)
+
+
+async def test_pymisp_adds_updates_references_and_deletes_objects(
+    world: World, served: str
+) -> None:
+    org = await world.organisation("PyMISP")
+    ada = await world.member("Ada", org)
+
+    await asyncio.to_thread(objects, served, ada.key)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])

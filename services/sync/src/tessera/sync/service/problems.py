@@ -29,8 +29,11 @@ __all__ = [
     "NotAllowed",
     "NotAuthorised",
     "NotPermitted",
+    "ObjectNotFound",
+    "ReferenceNotFound",
     "SaveFailed",
     "TargetNotFound",
+    "TemplateNotFound",
 ]
 
 ACL_DENIED = "You do not have permission to use this functionality."
@@ -57,6 +60,28 @@ class AttributeNotFound(Problem):
     status = 404
     code = "misp_invalid_attribute"
     title = "Invalid attribute"
+
+
+class ObjectNotFound(Problem):
+    """No such object, or not one the caller may see (or, adding a reference, modify)."""
+
+    status = 404
+    code = "misp_invalid_object"
+    title = "Invalid object."
+
+
+class ReferenceNotFound(Problem):
+    status = 404
+    code = "misp_invalid_object_reference"
+    title = "Invalid object reference."
+
+
+class TemplateNotFound(Problem):
+    """``objects/add/{event}/{template uuid}`` of a template this instance does not know."""
+
+    status = 404
+    code = "misp_invalid_template"
+    title = "Invalid template."
 
 
 class TargetNotFound(Problem):

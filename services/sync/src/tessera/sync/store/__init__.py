@@ -4,9 +4,11 @@ for rendering. asyncpg, inside the caller's transaction; nothing here commits.
 * :mod:`.writing`: the event's row and its parts, upserted by uuid (newer wins), sightings,
   blocklists;
 * :mod:`.tags`: tags found or created by name, attached to events and attributes;
-* :mod:`.reading`: what a viewer may see of an event, its sharing groups.
+* :mod:`.reading`: what a viewer may see of an event, its sharing groups;
+* :mod:`.objects`: one object or object reference the viewer may see, by id or uuid.
 """
 
+from .objects import object_attributes, object_references, visible_object, visible_reference
 from .reading import (
     Loaded,
     ident_condition,
@@ -52,6 +54,8 @@ __all__ = [
     "ident_condition",
     "insert_event_row",
     "load_event",
+    "object_attributes",
+    "object_references",
     "objects_by_uuid",
     "refresh_event",
     "rendered_sharing_groups",
@@ -66,4 +70,6 @@ __all__ = [
     "upsert_sightings",
     "visible_attribute",
     "visible_event",
+    "visible_object",
+    "visible_reference",
 ]

@@ -10,9 +10,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pymisp import MISPAttribute, MISPEvent, MISPObject, MISPSighting, PyMISP
+from pymisp import (
+    MISPAttribute,
+    MISPEvent,
+    MISPObject,
+    MISPObjectReference,
+    MISPSighting,
+    PyMISP,
+)
 
-__all__ = ["lifecycle", "renamed", "round_trip"]
+__all__ = ["lifecycle", "objects", "renamed", "round_trip"]
 
 
 def _client(url: str, key: str) -> Any:
@@ -132,6 +139,74 @@ def lifecycle(url: str, key: str) -> None:
     blocked = misp.add_event(event)
     assert blocked["errors"][0] == 403
     assert blocked["errors"][1]["message"] == "Event blocked by event blocklist."
+
+
+def objects(url: str, key: str) -> None:
+    """What a PyMISP user does with objects of an event: add, view, update, reference,
+    delete (soft, then hard)."""
+    misp = _client(url, key)
+    event = MISPEvent()
+    event.info = "PyMISP objects"
+    event.add_attribute("ip-dst", "198.51.100.9")
+    created = misp.add_event(event, pythonify=True)
+    assert isinstance(created, MISPEvent), created
+    [address] = created.attributes
+
+    tuple_ = MISPObject("domain-ip")
+    tuple_.add_attribute("domain", value="c2.example.org")
+    tuple_.add_attribute("ip", value="198.51.100.10")
+    added = misp.add_object(created, tuple_, pythonify=True)
+    assert isinstance(added, MISPObject), added
+    assert (added.name, added.uuid) == ("domain-ip", tuple_.uuid)
+    assert {a.object_relation for a in added.attributes} == {"domain", "ip"}
+    assert misp.object_exists(added.uuid)
+    dropper = MISPObject("file")
+    dropper.add_attribute("filename", value="dropper.exe")
+    dropper.add_attribute("md5", value="d41d8cd98f00b204e9800998ecf8427e")
+    file_object = misp.add_object(created.id, dropper, pythonify=True)
+    assert isinstance(file_object, MISPObject), file_object
+    copy = MISPObject("file")
+    copy.add_attribute("filename", value="dropper.exe")
+    copy.add_attribute("md5", value="d41d8cd98f00b204e9800998ecf8427e")
+    refused = misp.add_object(created, copy, break_on_duplicate=True)
+    assert "Duplicate object found" in refused["errors"][1]["errors"]["value"][0], refused
+
+    # update: one attribute changed, one more
+    added.comment = "seen at the proxy"
+    next(a for a in added.attributes if a.object_relation == "ip").comment = "egress"
+    added.add_attribute("port", value="443")
+    updated = misp.update_object(added, pythonify=True)
+    assert isinstance(updated, MISPObject), updated
+    assert updated.comment == "seen at the proxy"
+    assert {a.object_relation: a.comment for a in updated.attributes} == {
+        "domain": "", "ip": "egress", "port": ""}  # fmt: skip
+    viewed = misp.get_object(updated.uuid, pythonify=True)
+    assert isinstance(viewed, MISPObject), viewed
+    assert {a.value for a in viewed.attributes} == {"c2.example.org", "198.51.100.10", "443"}
+
+    # references: from the file to the tuple, from the tuple to an attribute
+    reference = misp.add_object_reference(
+        file_object.add_reference(updated.uuid, "connects-to"), pythonify=True
+    )
+    assert isinstance(reference, MISPObjectReference), reference
+    assert reference.referenced_uuid == updated.uuid
+    to_address = misp.add_object_reference(updated.add_reference(address, "resolves-to"))
+    assert to_address["ObjectReference"]["referenced_type"] == "0", to_address
+    shown = misp.get_event(created.uuid, pythonify=True)
+    [source] = [o for o in shown.objects if o.uuid == file_object.uuid]
+    assert [r.referenced_uuid for r in source.references] == [updated.uuid]
+    removed = misp.delete_object_reference(to_address["ObjectReference"]["uuid"], hard=True)
+    assert removed["success"] is True, removed
+
+    # delete: soft, then hard
+    assert misp.delete_object(file_object)["message"] == "Object deleted"
+    live = misp.get_event(created, pythonify=True)
+    assert [o.uuid for o in live.objects] == [updated.uuid]
+    everything = misp.get_event(created, deleted=True, pythonify=True)
+    assert file_object.uuid in {o.uuid for o in everything.objects}
+    assert misp.delete_object(updated, hard=True)["message"] == "Object deleted"
+    assert not misp.object_exists(updated.uuid)
+    assert misp.get_event(created, pythonify=True).objects == []
 
 
 def _attributes(event: MISPEvent) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""MISP's shorter answers: an attribute just added (``attributes/add``), and the entries of
-``events/index``, full or minimal (what a pulling server asks for)."""
+"""MISP's shorter answers: an attribute just added (``attributes/add``), an object reference
+(``objectReferences/add`` and ``view``), and the entries of ``events/index``, full or minimal
+(what a pulling server asks for)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .outgoing import event_fields, render_org, value_of
 from .rows import Row, TagLink, fields, tag_links
 from .scalars import micro_to_iso, wire_int
 
-__all__ = ["render_attribute", "render_index_entry"]
+__all__ = ["render_attribute", "render_index_entry", "render_reference"]
 
 Json = dict[str, Any]
 
@@ -61,6 +62,27 @@ def render_attribute(attribute: Row, *, tags: Iterable[TagLink] = ()) -> Json:
             }
         )
     return {"Attribute": body, "AttributeTag": links}
+
+
+def render_reference(reference: Row, *, referenced_id: int | None) -> Json:
+    """``{"ObjectReference": {...}}``: the reference's columns as MISP stores them, with the
+    local id of what it points at (``"0"`` when that is not here)."""
+    row = fields(reference)
+    body: Json = {
+        "id": wire_int(row["id"]),
+        "uuid": str(row["uuid"]),
+        "timestamp": wire_int(row["timestamp"]),
+        "object_id": wire_int(row["object_id"]),
+        "event_id": wire_int(row["event_id"]),
+        "source_uuid": str(row["source_uuid"]),
+        "referenced_uuid": str(row["referenced_uuid"]),
+        "referenced_id": wire_int(referenced_id),
+        "referenced_type": wire_int(row["referenced_type"]),
+        "relationship_type": row.get("relationship_type") or "",
+        "comment": row.get("comment") or "",
+        "deleted": bool(row.get("deleted", False)),
+    }
+    return {"ObjectReference": body}
 
 
 def render_index_entry(

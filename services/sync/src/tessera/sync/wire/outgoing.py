@@ -32,7 +32,15 @@ from typing import Any
 from .rows import Row, TagLink, fields, tag_links
 from .scalars import micro_to_iso, wire_int
 
-__all__ = ["event_fields", "render_event", "render_org", "render_sharing_group", "value_of"]
+__all__ = [
+    "event_fields",
+    "render_event",
+    "render_object",
+    "render_org",
+    "render_sharing_group",
+    "render_tag",
+    "value_of",
+]
 
 Json = dict[str, Any]
 
@@ -271,6 +279,16 @@ def _object(row: Mapping[str, Any], sharing_groups: Mapping[int, Json]) -> Json:
     }
     _attach_sharing_group(rendered, row, sharing_groups)
     return rendered
+
+
+def render_object(row: Mapping[str, Any], sharing_groups: Mapping[int, Json] | None = None) -> Json:
+    """An object's own fields as events carry it (no attributes, no references)."""
+    return _object(row, sharing_groups or {})
+
+
+def render_tag(tag: Mapping[str, Any], link: Mapping[str, Any]) -> Json:
+    """A tag attached to an event or an attribute, as events carry it (``Tag``)."""
+    return _tag(tag, link)
 
 
 def _report(row: Mapping[str, Any], sharing_groups: Mapping[int, Json]) -> Json:
