@@ -18,6 +18,11 @@ attributes/s, the no-op re-pull within 10 s, the 150,000-attribute event within 
 
     uv run python bench/sync.py                 # everything (several minutes)
     uv run python bench/sync.py --events 200 --only pull,floor --json
+    uv run python bench/sync.py --only pull,floor --sync-replicas 2   # scale-out
+
+With ``--sync-replicas N`` the pull is shared by N sync processes consuming the same queue
+(one behind the gateway, the others consumers only), as replicas would be deployed; peak RSS
+is then the largest process's, CPU per event the sum of theirs.
 """
 
 from __future__ import annotations
@@ -80,6 +85,41 @@ class Fake:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class Replicas:
+    """Sync processes besides the suite's own, with its environment: more consumers of the
+    same queue (their HTTP ports are not behind the gateway)."""
+
+    def __init__(self, harness: Any, infra: Infra, suite: Any, work: Path, count: int) -> None:
+        port = int(suite.gateway.rsplit(":", 1)[1])
+        env = harness._suite_env(infra, suite.ports, suite.smtp, suite.otlp, port)
+        self.processes = [
+            subprocess.Popen(
+                [str(ROOT / ".venv/bin/tessera-sync"), "serve", "--port", str(harness.free_port())],
+                env=env,
+                cwd=ROOT,
+                stdout=(work / f"sync-{n}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            for n in range(2, count + 1)
+        ]
+        deadline = time.monotonic() + 60
+        for process, n in zip(self.processes, range(2, count + 1), strict=True):
+            while "Application startup complete" not in (work / f"sync-{n}.log").read_text():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sync replica {n} did not start")
+                time.sleep(0.2)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=20)
 
 
 class PeakRss:
@@ -260,17 +300,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 fake = Fake(events=args.events, attributes=args.attributes)
                 try:
                     server = add_server(suite.gateway, token, fake.url)
-                    with PeakRss(sync_pid) as rss:
-                        job = pull(suite.gateway, token, server)
+                    replicas = Replicas(harness, infra, suite, work, args.sync_replicas)
+                    try:
+                        with contextlib.ExitStack() as stack:
+                            rss = [stack.enter_context(PeakRss(pid))
+                                   for pid in (sync_pid, *replicas.pids)]  # fmt: skip
+                            job = pull(suite.gateway, token, server)
+                    finally:
+                        replicas.stop()
                 finally:
                     fake.stop()
                 attributes = job["fetched"] * args.attributes
+                cpu_s = sum(r.cpu_s for r in rss)
                 results["pull"] = {
                     "events": job["fetched"], "failed": job["failed"], "s": job["wall_s"],
+                    "sync_processes": args.sync_replicas,
                     "events_per_s": job["fetched"] / job["wall_s"],
-                    "attributes_per_s": attributes / job["wall_s"], "peak_rss_mb": rss.peak_mb,
+                    "attributes_per_s": attributes / job["wall_s"],
+                    "peak_rss_mb": max(r.peak_mb for r in rss),
                     "mb_downloaded": job["bytes"] / 1e6,
-                    "sync_cpu_ms_per_event": 1000 * rss.cpu_s / max(job["fetched"], 1),
+                    "sync_cpu_ms_per_event": 1000 * cpu_s / max(job["fetched"], 1),
                 }  # fmt: skip
             if "repull" in only:
                 fake = Fake(events=args.repull_events, attributes=5, seed=7)
@@ -340,6 +389,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="pull,repull,huge,floor")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    parser.add_argument("--sync-replicas", type=int, default=1,
+                        help="sync processes sharing the pull (default 1)")  # fmt: skip
     args = parser.parse_args()
     results = run(args)
     if args.json:
