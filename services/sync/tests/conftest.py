@@ -142,6 +142,20 @@ def running_instance(infra: Infra, **settings: Any) -> Iterator[Instance]:
         run_sync(_drop_database(other))
 
 
+@contextmanager
+def running_peer(infra: Infra, sync_org: uuid.UUID) -> Iterator[Instance]:
+    """A second sync instance where the users of ``sync_org`` (created there) are sync users:
+    the account this instance's servers use to push to it."""
+    sync_user = {"admin": "sync_user", "member": "sync_user"}
+    with running_instance(infra, roles={"organisations": {str(sync_org): sync_user}}) as other:
+        envelope = auth_envelope(
+            "auth.organisation.created",
+            {"organisation_id": str(sync_org), "name": "Home's account"}, str(sync_org),
+        )  # fmt: skip
+        run_sync(publish_envelope(other.infra.rabbitmq, other.infra.exchange, envelope))
+        yield other
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

@@ -14,11 +14,11 @@ import anyio
 import httpx
 import pytest
 
-from tessera.common.testing import Infra, run_sync
-from tessera.common.testing.broker import eventually, publish_envelope
+from tessera.common.testing import Infra
+from tessera.common.testing.broker import eventually
 from tessera.sync.testing.fake_misp import Corpus, FakeMisp
 
-from .conftest import Instance, InstanceWorld, Member, World, auth_envelope, running_instance
+from .conftest import Instance, InstanceWorld, Member, World, running_peer
 
 SYNC_ORG = uuid.uuid4()
 """the peer's organisation whose users are sync users (the home instance's account there)"""
@@ -27,13 +27,7 @@ SYNC_ORG = uuid.uuid4()
 @pytest.fixture(scope="module")
 def peer(infra: Infra) -> Iterator[Instance]:
     """A second sync instance where the users of ``SYNC_ORG`` are sync users."""
-    sync_user = {"admin": "sync_user", "member": "sync_user"}
-    with running_instance(infra, roles={"organisations": {str(SYNC_ORG): sync_user}}) as other:
-        envelope = auth_envelope(
-            "auth.organisation.created",
-            {"organisation_id": str(SYNC_ORG), "name": "Home's account"}, str(SYNC_ORG),
-        )  # fmt: skip
-        run_sync(publish_envelope(other.infra.rabbitmq, other.infra.exchange, envelope))
+    with running_peer(infra, SYNC_ORG) as other:
         yield other
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from tessera.sync.store.rows import update_columns
+
 __all__ = [
     "begin_job",
     "count_job",
@@ -88,18 +90,8 @@ _EDITABLE = frozenset({
 
 async def update_server(conn: Conn, server_id: int, columns: dict[str, Any]) -> None:
     """Set the given columns (names from :data:`_EDITABLE` only; rules as JSON)."""
-    unknown = set(columns) - _EDITABLE
-    if unknown:
-        raise ValueError(f"not a server column: {sorted(unknown)}")
-    if not columns:
-        return
-    names = sorted(columns)
-    values = [json.dumps(columns[n]) if n.endswith("_rules") else columns[n] for n in names]
-    sets = ", ".join(
-        f"{n} = ${i}::jsonb" if n.endswith("_rules") else f"{n} = ${i}"
-        for i, n in enumerate(names, start=2)
-    )
-    await conn.execute(f"UPDATE servers SET {sets} WHERE id = $1", server_id, *values)  # noqa: S608
+    await update_columns(conn, "servers", server_id, columns, editable=_EDITABLE,
+                         json_columns=("pull_rules", "push_rules"))  # fmt: skip
 
 
 async def delete_server(conn: Conn, server_id: int) -> bool:

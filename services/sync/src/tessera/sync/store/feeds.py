@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from .rows import update_columns
+
 __all__ = [
     "EXPORTED",
     "claim_due",
@@ -108,17 +110,7 @@ _JSON = frozenset({"rules", "settings"})
 async def update_feed(conn: Conn, feed_id: int, columns: dict[str, Any]) -> None:
     """Set the given columns (names from :data:`_EDITABLE` only; ``rules`` and ``settings``
     as JSON)."""
-    unknown = set(columns) - _EDITABLE
-    if unknown:
-        raise ValueError(f"not a feed column: {sorted(unknown)}")
-    if not columns:
-        return
-    names = sorted(columns)
-    values = [json.dumps(columns[n]) if n in _JSON else columns[n] for n in names]
-    sets = ", ".join(
-        f"{n} = ${i}::jsonb" if n in _JSON else f"{n} = ${i}" for i, n in enumerate(names, start=2)
-    )
-    await conn.execute(f"UPDATE feeds SET {sets} WHERE id = $1", feed_id, *values)  # noqa: S608
+    await update_columns(conn, "feeds", feed_id, columns, editable=_EDITABLE, json_columns=_JSON)
 
 
 async def delete_feed(conn: Conn, feed_id: int) -> bool:
