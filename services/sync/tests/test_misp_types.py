@@ -437,13 +437,13 @@ def test_only_the_types_misp_refangs_are_refanged(type_: str, value: str) -> Non
 # -- properties ---------------------------------------------------------------------------
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.ip_addresses(v=4))
 def test_any_ipv4_address_round_trips_for_ip_dst(address: ipaddress.IPv4Address) -> None:
     assert check("ip-dst", str(address)).value == str(address)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.ip_addresses(v=6))
 def test_any_ipv6_address_is_stored_compressed(address: ipaddress.IPv6Address) -> None:
     stored = check("ip-dst", address.exploded.upper()).value
@@ -451,7 +451,7 @@ def test_any_ipv6_address_is_stored_compressed(address: ipaddress.IPv6Address) -
     assert stored == (f"::ffff:{address.ipv4_mapped}" if address.ipv4_mapped else str(address))
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.ip_addresses(), st.integers(1, 65535))
 def test_any_address_and_port_round_trip_for_ip_src_port(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int
@@ -461,19 +461,19 @@ def test_any_address_and_port_round_trip_for_ip_src_port(
     assert checked.value2 == str(port)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.text("0123456789abcdefABCDEF", min_size=32, max_size=32))
 def test_any_32_hex_characters_are_an_md5_stored_in_lower_case(digest: str) -> None:
     assert check("md5", digest).value == digest.lower()
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.text("0123456789abcdef", min_size=1, max_size=64).filter(lambda s: len(s) != 32))
 def test_no_other_length_is_an_md5(digest: str) -> None:
     assert refused("md5", digest).field == "value"
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), min_size=1))
 def test_any_text_with_something_in_it_is_a_comment_trimmed(text: str) -> None:
     trimmed = text.strip(" \t\n\r\0\x0b")
