@@ -65,6 +65,17 @@ class Suite:
     otlp: OtlpReceiver
     logs: dict[str, Path]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, service: str, port: int) -> None:
+        """Start the service's process (again, after a kill: its log goes on)."""
+        self.processes[service] = subprocess.Popen(
+            [str(BIN / f"tessera-{service}"), "serve", "--port", str(port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.logs[service].open("ab"),
+            stderr=subprocess.STDOUT,
+        )
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.logs.get(name)
@@ -131,19 +142,13 @@ def running_suite(
     env["GATEWAY_RUN_DIR"] = str(workdir / "gateway")
     env["GATEWAY_ACCESS_LOG"] = str(workdir / "gateway-access.log")
     suite = Suite(
-        gateway=f"http://127.0.0.1:{gateway_port}", ports=ports, smtp=smtp, otlp=otlp, logs={}
-    )
+        gateway=f"http://127.0.0.1:{gateway_port}", ports=ports, smtp=smtp, otlp=otlp, logs={},
+        env=env,
+    )  # fmt: skip
     try:
         for service, port in ports.items():
-            log = workdir / f"{service}.log"
-            suite.logs[service] = log
-            suite.processes[service] = subprocess.Popen(
-                [str(BIN / f"tessera-{service}"), "serve", "--port", str(port)],
-                env=env,
-                cwd=ROOT,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
+            suite.logs[service] = workdir / f"{service}.log"
+            suite.start(service, port)
         log = workdir / "gateway.log"
         suite.logs["gateway"] = log
         suite.processes["gateway"] = subprocess.Popen(
