@@ -609,3 +609,28 @@ async def test_a_sync_user_sees_no_local_tag(world: World) -> None:
 
     assert [t["name"] for t in seen["Tag"]] == [local]
     assert "Tag" not in synced
+
+
+async def test_comment_value1_value2_and_sharinggroup_filter(world: World) -> None:
+    setup = await lab(world)
+    mine = {"org": str(setup.org)}
+    await add(world, setup.ada, info=f"pair {setup.mark}", Attribute=[
+        {"type": "ip-dst|port", "value": "192.0.2.44|8443", "comment": f"c2 {setup.mark}"},
+    ])  # fmt: skip
+
+    by_comment = await attributes(world, setup.ada, comment="egress", **mine)
+    by_pattern = await attributes(world, setup.ada, comment=f"%{setup.mark}", **mine)
+    by_value2 = await attributes(world, setup.ada, value2="8443", **mine)
+    by_value1 = await attributes(world, setup.ada, value1="192.0.2.44", **mine)
+    not_value1 = await attributes(world, setup.ada, value1="8443", **mine)
+    events_by_comment = await rest_search(world, setup.ada, "events", comment="egress", **mine)
+    no_group = await rest_search(world, setup.ada, "events", sharinggroup=[999999], **mine)
+    bad_group = await rest_search(world, setup.ada, "events", sharinggroup="x", **mine)
+
+    assert values(by_comment) == ["203.0.113.9"]
+    assert values(by_pattern) == values(by_value2) == values(by_value1) == ["192.0.2.44|8443"]
+    assert values(not_value1) == []
+    assert [e["Event"]["id"] for e in events_by_comment.json()["response"]] == [setup.beta["id"]]
+    assert no_group.json()["response"] == []
+    assert bad_group.status_code == 400
+    assert bad_group.json()["errors"][0]["field"] == "sharinggroup"

@@ -80,6 +80,10 @@ async def test_a_group_made_by_api_shares_an_event_with_its_members_only(world: 
     )  # fmt: skip
     event_id = await _shared_event(world, owner, sg["id"])
     ally_before = await _sees(world, ally, event_id)
+    in_group = await world.client.post(
+        "/sync/events/restSearch", headers=ally.headers,
+        json={"sharinggroup": [sg["id"]], "org": str(lab)},
+    )  # fmt: skip
     stranger_sees = await _sees(world, stranger, event_id)
     viewed = await world.client.get(f"/sync/sharing_groups/view/{sg['id']}", headers=ally.headers)
     removed = await world.client.post(
@@ -103,6 +107,7 @@ async def test_a_group_made_by_api_shares_an_event_with_its_members_only(world: 
     assert added_org.json()["message"] == "Organisation added to the sharing group."
     assert added_server.json()["message"] == "Server added to the sharing group."
     assert ally_before == (True, True)
+    assert [e["Event"]["id"] for e in in_group.json()["response"]] == [event_id]
     assert stranger_sees == (False, False)
     assert viewed.status_code == 200
     members = {m["Organisation"]["uuid"] for m in viewed.json()["SharingGroupOrg"]}

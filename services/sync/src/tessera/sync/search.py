@@ -12,11 +12,12 @@ a known one with an invalid value raises :class:`FilterError` naming it.
 
 Semantics, after ``Event::filterEventIds`` and ``MispAttribute::buildFilterConditions``:
 
-* ``value`` (``value1`` or ``value2``; IPv6 compressed), ``type`` (``email-src``/``-dst``
-  bring ``email``), ``category``, ``object_relation``, ``to_ids``, ``deleted``: the
-  attribute; in the events scope, the event has a visible attribute matching all of them
-  (and one per AND term). A term starting or ending with ``%`` is a case-insensitive
-  pattern (``_`` and ``\\`` literal), any other is exact.
+* ``value`` (``value1`` or ``value2``; IPv6 compressed), ``value1``, ``value2``,
+  ``comment``, ``type`` (``email-src``/``-dst`` bring ``email``), ``category``,
+  ``object_relation``, ``to_ids``, ``deleted``: the attribute; in the events scope, the
+  event has a visible attribute matching all of them (and one per AND term). A term
+  starting or ending with ``%`` is a case-insensitive pattern (``_`` and ``\\`` literal),
+  any other is exact.
 * ``tags`` (names, ``%`` patterns or ids; case-insensitive): OR/AND an event tag or a tag of
   one of its visible attributes (events), the attribute's or its event's (attributes); NOT
   excludes events carrying it (events), attributes or events carrying it (attributes).
@@ -24,6 +25,8 @@ Semantics, after ``Event::filterEventIds`` and ``MispAttribute::buildFilterCondi
 * ``org``: the creator organisation (``orgc_id``), by id, uuid, name or name pattern.
 * ``eventid``: ids or uuids (``all``: any); ``uuid``: the event's or an attribute's uuid.
 * ``eventinfo``, ``threat_level_id``, ``published``: the event.
+* ``sharinggroup`` (ids): shared with one of those sharing groups (distribution 4): the event
+  (events), the attribute (attributes).
 * ``from``/``date_from``, ``to``/``date_to`` (PyMISP's names), ``date`` (a moment or a
   range; MISP reads it in the events scope only): the event's ``date``. ``timestamp``: the
   event's (events) or attribute's (attributes) ``timestamp``; ``event_timestamp``: the
@@ -31,7 +34,7 @@ Semantics, after ``Event::filterEventIds`` and ``MispAttribute::buildFilterCondi
   ``last``: the event's ``publish_timestamp``. A single moment is a lower bound.
 * ``deleted``: ``0`` (the default), ``1``/``"only"`` or ``[0, 1]``, on attributes and their
   objects. ``limit``/``page``: ``LIMIT``/``OFFSET`` by id (``limit`` ``0``: none).
-* ``returnFormat``: ``json`` (``download``) or ``csv``; ``requested_attributes``,
+* ``returnFormat``: ``json`` (``download``), ``csv`` or ``text``; ``requested_attributes``,
   ``includeContext``, ``headerless`` shape the CSV; ``includeEventTags`` and ``metadata``
   (events) shape the JSON.
 * ``withAttachments`` and ``enforceWarninglist`` are accepted and not applied (no
@@ -123,6 +126,9 @@ class Filters:
     scope: Scope
     return_format: Literal["json", "csv", "text"] = "json"
     value: Terms[str] | None = None
+    value1: Terms[str] | None = None
+    value2: Terms[str] | None = None
+    comment: Terms[str] | None = None
     type: Terms[str] | None = None
     category: Terms[str] | None = None
     object_relation: Terms[str] | None = None
@@ -132,6 +138,8 @@ class Filters:
     eventid: Terms[int | UUID] | None = None
     uuid: Terms[UUID] | None = None
     eventinfo: Terms[str] | None = None
+    sharinggroup: Terms[int] | None = None
+    """sharing group ids: of the event (events scope) or of the attribute (attributes)"""
     threat_level_id: frozenset[int] | None = None
     date_from: str | None = None
     """``YYYY-MM-DD``, inclusive"""
@@ -334,6 +342,13 @@ def _as_id_or_uuid(name: str) -> Callable[[Any], int | UUID]:
     return read
 
 
+def _as_id(name: str) -> Callable[[Any], int]:
+    def read(item: Any) -> int:
+        return _whole(name, item, minimum=0, maximum=_BIGINT)
+
+    return read
+
+
 def _as_tag(item: Any) -> int | str:
     """``Tag::findTagIdsByTagNames``: a number is a tag id."""
     text = _as_text(item)
@@ -368,6 +383,9 @@ def parse_filters(body: Mapping[str, Any], *, scope: Scope, now: datetime | None
 
     readers: dict[str, Callable[[Any], Any]] = {
         "value": _as_value,
+        "value1": _as_value,
+        "value2": _as_value,
+        "comment": _as_text,
         "type": _as_text,
         "category": _as_text,
         "object_relation": _as_text,
@@ -376,6 +394,7 @@ def parse_filters(body: Mapping[str, Any], *, scope: Scope, now: datetime | None
         "eventid": _as_id_or_uuid("eventid"),
         "uuid": _as_uuid("uuid"),
         "eventinfo": _as_text,
+        "sharinggroup": _as_id("sharinggroup"),
     }
     if events:
         readers["event_tags"] = _as_tag
@@ -550,6 +569,9 @@ def _attribute_terms(q: _Sql, f: Filters, a: str) -> tuple[list[str], list[str]]
     each: list[str] = []
     for terms, match in (
         (f.value, lambda ts: _text_match(q, [f"{a}.value1", f"{a}.value2"], ts)),
+        (f.value1, lambda ts: _text_match(q, [f"{a}.value1"], ts)),
+        (f.value2, lambda ts: _text_match(q, [f"{a}.value2"], ts)),
+        (f.comment, lambda ts: _text_match(q, [f"{a}.comment"], ts)),
         (f.type, lambda ts: _text_match(q, [f"{a}.type"], _with_email(ts))),
         (f.category, lambda ts: _text_match(q, [f"{a}.category"], ts)),
         (f.object_relation, lambda ts: _text_match(q, [f"{a}.object_relation"], ts)),
@@ -641,6 +663,12 @@ def _event_conditions(q: _Sql, f: Filters, e: str) -> list[str]:
     return found
 
 
+def _in_group(q: _Sql, row: str, terms: Sequence[int]) -> str:
+    """The row (an event, an attribute) is shared with one of the sharing groups (its
+    distribution 4 and its ``sharing_group_id``), as MISP's ``sharinggroup`` filter reads."""
+    return f"({row}.distribution = 4 AND {row}.sharing_group_id = ANY({q(list(terms))}))"
+
+
 def _page(q: _Sql, f: Filters, paginate: bool) -> str:
     if not paginate or not f.limit:
         return ""
@@ -668,6 +696,7 @@ def events_query(
     f = filters
     conditions = [q.access(event_filter(viewer, alias="e", first_param=q.next, schema=schema))]
     conditions += _event_conditions(q, f, "e")
+    conditions += _all(f.sharinggroup, lambda ts: _in_group(q, "e", ts))
 
     def visible(a: str, o: str) -> str:
         found = [_attribute_visible(q, viewer, a=a, o=o, e="e")]
@@ -706,7 +735,7 @@ def events_query(
     conditions += _all(f.event_tags, lambda ts: _event_tagged(q, "e", ts))
 
     attribute_filtered = (
-        any((f.value, f.type, f.category, f.object_relation))
+        any((f.value, f.value1, f.value2, f.comment, f.type, f.category, f.object_relation))
         or len(f.to_ids or ()) == 1
         or f.deleted == frozenset({True})
     )
@@ -745,6 +774,7 @@ def attributes_query(
         *_deletion(q, f.deleted, a="a", o="o"),
     ]
     conditions += _event_conditions(q, f, "e")
+    conditions += _all(f.sharinggroup, lambda ts: _in_group(q, "a", ts))
     conditions += _between(q, "a.timestamp", f.attribute_timestamp)
     base, each = _attribute_terms(q, f, "a")
     conditions += base + each
