@@ -634,3 +634,24 @@ async def test_comment_value1_value2_and_sharinggroup_filter(world: World) -> No
     assert no_group.json()["response"] == []
     assert bad_group.status_code == 400
     assert bad_group.json()["errors"][0]["field"] == "sharinggroup"
+
+
+async def test_searchall_finds_info_values_comments_and_tags(world: World) -> None:
+    setup = await lab(world)
+    mine = {"org": str(setup.org)}
+
+    by_info = await rest_search(world, setup.ada, "events", searchall=f"%beta {setup.mark}", **mine)
+    by_comment = await rest_search(world, setup.ada, "events", searchall="egress", **mine)
+    by_value = await rest_search(world, setup.ada, "events", searchall="198.51.100.7", **mine)
+    by_tag = await rest_search(world, setup.ada, "events", searchall=setup.campaign, **mine)
+    attributes_by_tag = await attributes(world, setup.ada, searchall=setup.actor, **mine)
+    nothing = await rest_search(world, setup.ada, "events", searchall="nowhere at all", **mine)
+
+    def ids(answer: Any) -> list[str]:
+        assert answer.status_code == 200, answer.text
+        return [e["Event"]["id"] for e in answer.json()["response"]]
+
+    assert ids(by_info) == ids(by_comment) == [setup.beta["id"]]
+    assert ids(by_value) == ids(by_tag) == [setup.alpha["id"]]
+    assert values(attributes_by_tag) == ["203.0.113.9"]  # the attribute tagged actor
+    assert ids(nothing) == []

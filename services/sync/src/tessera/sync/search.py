@@ -27,6 +27,10 @@ Semantics, after ``Event::filterEventIds`` and ``MispAttribute::buildFilterCondi
 * ``eventinfo``, ``threat_level_id``, ``published``: the event.
 * ``sharinggroup`` (ids): shared with one of those sharing groups (distribution 4): the event
   (events), the attribute (attributes).
+* ``searchall`` (MISP's wildcard, ``Event::set_filter_wildcard``): the event's info, a
+  visible attribute's ``value1``, ``value2`` or ``comment``, or the name of a tag of the
+  event or of a visible attribute (events); the same of the attribute and its event
+  (attributes).
 * ``from``/``date_from``, ``to``/``date_to`` (PyMISP's names), ``date`` (a moment or a
   range; MISP reads it in the events scope only): the event's ``date``. ``timestamp``: the
   event's (events) or attribute's (attributes) ``timestamp``; ``event_timestamp``: the
@@ -129,6 +133,8 @@ class Filters:
     value1: Terms[str] | None = None
     value2: Terms[str] | None = None
     comment: Terms[str] | None = None
+    searchall: Terms[str] | None = None
+    """MISP's wildcard: the event's info, an attribute's value or comment, or a tag's name"""
     type: Terms[str] | None = None
     category: Terms[str] | None = None
     object_relation: Terms[str] | None = None
@@ -386,6 +392,7 @@ def parse_filters(body: Mapping[str, Any], *, scope: Scope, now: datetime | None
         "value1": _as_value,
         "value2": _as_value,
         "comment": _as_text,
+        "searchall": _as_text,
         "type": _as_text,
         "category": _as_text,
         "object_relation": _as_text,
@@ -734,6 +741,13 @@ def events_query(
             conditions.append(f"NOT {_event_tagged(q, 'e', f.tags.none_of)}")
     conditions += _all(f.event_tags, lambda ts: _event_tagged(q, "e", ts))
 
+    def anywhere(ts: Sequence[str]) -> str:
+        text = _text_match(q, ["wa.value1", "wa.value2", "wa.comment"], ts)
+        in_attribute = has_attribute("wa", "wo", visible("wa", "wo"), text)
+        return f"({_text_match(q, ['e.info'], ts)} OR {in_attribute} OR {tagged(list(ts))})"
+
+    conditions += _all(f.searchall, anywhere)
+
     attribute_filtered = (
         any((f.value, f.value1, f.value2, f.comment, f.type, f.category, f.object_relation))
         or len(f.to_ids or ()) == 1
@@ -789,6 +803,12 @@ def attributes_query(
         return f"({_attribute_tagged(q, 'a', ts)} OR {_event_tagged(q, 'e', ts)})"
 
     conditions += _all(f.tags, tagged)
+
+    def anywhere(ts: Sequence[str]) -> str:
+        text = _text_match(q, ["e.info", "a.value1", "a.value2", "a.comment"], ts)
+        return f"({text} OR {tagged(list(ts))})"
+
+    conditions += _all(f.searchall, anywhere)
     sql = (
         f"SELECT a.id FROM {q.table('attributes')} a"  # noqa: S608 - placeholders only
         f" JOIN {q.table('events')} e ON e.id = a.event_id"
