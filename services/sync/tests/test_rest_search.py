@@ -655,3 +655,25 @@ async def test_searchall_finds_info_values_comments_and_tags(world: World) -> No
     assert ids(by_value) == ids(by_tag) == [setup.alpha["id"]]
     assert values(attributes_by_tag) == ["203.0.113.9"]  # the attribute tagged actor
     assert ids(nothing) == []
+
+
+async def test_first_seen_and_last_seen_bound_the_attributes(world: World) -> None:
+    setup = await lab(world)
+    mine = {"org": str(setup.org)}
+    await add(world, setup.ada, info=f"seen {setup.mark}", Attribute=[
+        {"type": "ip-dst", "value": "192.0.2.61", "first_seen": "2021-03-01T00:00:00+00:00",
+         "last_seen": "2021-03-10T00:00:00+00:00"},
+        {"type": "ip-dst", "value": "192.0.2.62", "first_seen": "2023-01-01T00:00:00+00:00",
+         "last_seen": "2023-02-01T00:00:00+00:00"},
+    ])  # fmt: skip
+
+    since_2022 = await attributes(world, setup.ada, first_seen="2022-01-01", **mine)
+    until_2022 = await attributes(world, setup.ada, last_seen="2022-01-01", **mine)
+    in_2021 = await attributes(world, setup.ada, first_seen=["2021-01-01", "2021-12-31"], **mine)
+    bad = await rest_search(world, setup.ada, "attributes", first_seen="someday", **mine)
+
+    assert values(since_2022) == ["192.0.2.62"]
+    assert values(until_2022) == ["192.0.2.61"]
+    assert values(in_2021) == ["192.0.2.61"]
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "first_seen"

@@ -27,6 +27,8 @@ Semantics, after ``Event::filterEventIds`` and ``MispAttribute::buildFilterCondi
 * ``eventinfo``, ``threat_level_id``, ``published``: the event.
 * ``sharinggroup`` (ids): shared with one of those sharing groups (distribution 4): the event
   (events), the attribute (attributes).
+* ``first_seen`` / ``last_seen``: the attribute's (stored in microseconds); a moment is a
+  lower bound of ``first_seen``, an upper bound of ``last_seen``; ``[from, to]`` a range.
 * ``searchall`` (MISP's wildcard, ``Event::set_filter_wildcard``): the event's info, a
   visible attribute's ``value1``, ``value2`` or ``comment``, or the name of a tag of the
   event or of a visible attribute (events); the same of the attribute and its event
@@ -152,6 +154,10 @@ class Filters:
     date_to: str | None = None
     event_timestamp: Span | None = None
     attribute_timestamp: Span | None = None
+    first_seen: Span | None = None
+    """of the attribute, in microseconds (as stored); a single moment is a lower bound"""
+    last_seen: Span | None = None
+    """of the attribute, in microseconds; a single moment is an upper bound"""
     publish_timestamp: Span | None = None
     to_ids: frozenset[bool] | None = None
     published: frozenset[bool] | None = None
@@ -436,6 +442,15 @@ def parse_filters(body: Mapping[str, Any], *, scope: Scope, now: datetime | None
             spans.setdefault(target, []).append(_span(name, given[name], clock))
     out |= {target: _meet(found) for target, found in spans.items()}
 
+    for name in ("first_seen", "last_seen"):  # ``MispAttribute::setTimestampSeenConditions``
+        if name in given:
+            span = _span(name, given[name], clock)
+            if name == "last_seen" and not isinstance(given[name], list | tuple):
+                span = Span(None, span.start)
+            out[name] = Span(
+                *(None if b is None else b * 1_000_000 for b in (span.start, span.end))
+            )
+
     if "to_ids" in given:
         out["to_ids"] = _states("to_ids", given["to_ids"], {"exclude": False})
     if "published" in given:
@@ -588,6 +603,8 @@ def _attribute_terms(q: _Sql, f: Filters, a: str) -> tuple[list[str], list[str]]
         each += e
     if f.to_ids is not None and len(f.to_ids) == 1:
         base.append(f"{a}.to_ids = {q(next(iter(f.to_ids)))}")
+    base += _between(q, f"{a}.first_seen", f.first_seen)
+    base += _between(q, f"{a}.last_seen", f.last_seen)
     return base, each
 
 
@@ -749,7 +766,19 @@ def events_query(
     conditions += _all(f.searchall, anywhere)
 
     attribute_filtered = (
-        any((f.value, f.value1, f.value2, f.comment, f.type, f.category, f.object_relation))
+        any(
+            (
+                f.value,
+                f.value1,
+                f.value2,
+                f.comment,
+                f.type,
+                f.category,
+                f.object_relation,
+                f.first_seen,
+                f.last_seen,
+            )
+        )
         or len(f.to_ids or ()) == 1
         or f.deleted == frozenset({True})
     )
