@@ -61,6 +61,7 @@ def _envelope(label: str) -> Envelope:
 # --- a message that kills its consumer -------------------------------------------------------
 
 
+@pytest.mark.timeout(200)
 async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_and_others_flow(
     probe: Probe, tmp_path: Path
 ) -> None:
@@ -91,7 +92,10 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
 
     crashes = 0
     last_crash = time.monotonic()
-    deadline = time.monotonic() + 60.0
+    # each crash costs a process start (seconds on a loaded machine), and each extra copy
+    # of the poison (see below) delivery_limit + 1 more crashes before the innocent ones
+    # queued behind it in quarantine are handled: the loop ends as soon as all is settled
+    deadline = time.monotonic() + 150.0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             assert process.returncode == 17, process.stdout.read() if process.stdout else ""
@@ -118,7 +122,8 @@ async def test_message_that_kills_its_consumer_is_dead_lettered_after_the_limit_
         "queue": await probe.message_count(probe.topology.queue),
         "quarantine": await probe.message_count(probe.topology.quarantine),
         "dead letters": [letter.message_id for letter in letters],
-    }  # a failure says where the missing one is (seen once, under load: not yet explained)
+    }  # a failure says where the missing one is (seen once, under load, with 60 s allowed:
+    # most likely still in quarantine behind copies of the poison when time ran out)
     assert set(record.read_text().split()) == set(fine), f"one behind the poison was lost: {where}"
     # a crash between moving the poison to quarantine and acking its main-queue copy brings
     # that copy back, to be quarantined again: each such crash makes one more copy, each
