@@ -25,6 +25,7 @@ added and removed by id."""
 from __future__ import annotations
 
 import uuid as uuid_module
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -412,73 +413,88 @@ async def _quick_group(conn: Conn, viewer: Viewer, ident: Any) -> Any:
     return group
 
 
-async def add_org(
-    uow: UnitOfWork, viewer: Viewer, group_ident: Any, org_ident: Any, *, extend: bool
+async def _quick_edit(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    group_ident: Any,
+    *,
+    action: str,
+    find: Callable[[Conn], Awaitable[int | None]],
+    missing: str,
+    change: Callable[[Conn, int, int], Awaitable[bool]],
+    refused: str,
+    done: str,
 ) -> Json:
+    """MISP's quick edits of a group's members (``addOrg``... ``removeServer``): the group
+    one the viewer may extend, the member ``find`` names (``missing``: none), ``change``
+    False when there is nothing to do (``refused``); the group's modification time moves."""
     if not _sg_permission(viewer):
         raise NotPermitted()
     async with uow:
         conn = await driver_in_transaction(uow.session)
         group = await _quick_group(conn, viewer, group_ident)
-        org = await groups.find_org(conn, org_ident)
-        if org is None:
-            raise NotAllowed(title="Invalid organisation.")
-        if await groups.member(conn, int(group["id"]), int(org["id"])) is not None:
-            raise _fail("addOrg", "Organisation is already in the sharing group.")
-        await groups.add_org(conn, int(group["id"]), int(org["id"]), extend=extend)
+        member = await find(conn)
+        if member is None:
+            raise NotAllowed(title=missing)
+        if not await change(conn, int(group["id"]), member):
+            raise _fail(action, refused)
         await groups.update(conn, int(group["id"]), {}, now=datetime.now(UTC))
         await uow.commit()
-    return _quick_success("addOrg", "Organisation added to the sharing group.")
+    return _quick_success(action, done)
+
+
+async def _org_id(conn: Conn, org_ident: Any) -> int | None:
+    org = await groups.find_org(conn, org_ident)
+    return None if org is None else int(org["id"])
+
+
+async def add_org(
+    uow: UnitOfWork, viewer: Viewer, group_ident: Any, org_ident: Any, *, extend: bool
+) -> Json:
+    async def add(conn: Conn, group_id: int, org_id: int) -> bool:
+        if await groups.member(conn, group_id, org_id) is not None:
+            return False
+        await groups.add_org(conn, group_id, org_id, extend=extend)
+        return True
+
+    return await _quick_edit(
+        uow, viewer, group_ident, action="addOrg", find=lambda c: _org_id(c, org_ident),
+        missing="Invalid organisation.", change=add,
+        refused="Organisation is already in the sharing group.",
+        done="Organisation added to the sharing group.",
+    )  # fmt: skip
 
 
 async def remove_org(uow: UnitOfWork, viewer: Viewer, group_ident: Any, org_ident: Any) -> Json:
     """What the group shares stops being visible to the organisation at once."""
-    if not _sg_permission(viewer):
-        raise NotPermitted()
-    async with uow:
-        conn = await driver_in_transaction(uow.session)
-        group = await _quick_group(conn, viewer, group_ident)
-        org = await groups.find_org(conn, org_ident)
-        if org is None:
-            raise NotAllowed(title="Invalid organisation.")
-        if not await groups.remove_org(conn, int(group["id"]), int(org["id"])):
-            raise _fail("removeOrg", "Organisation is not in the sharing group.")
-        await groups.update(conn, int(group["id"]), {}, now=datetime.now(UTC))
-        await uow.commit()
-    return _quick_success("removeOrg", "Organisation removed from the sharing group.")
+    return await _quick_edit(
+        uow, viewer, group_ident, action="removeOrg", find=lambda c: _org_id(c, org_ident),
+        missing="Invalid organisation.", change=groups.remove_org,
+        refused="Organisation is not in the sharing group.",
+        done="Organisation removed from the sharing group.",
+    )  # fmt: skip
 
 
 async def add_server(
     uow: UnitOfWork, viewer: Viewer, group_ident: Any, server_ident: Any, *, all_orgs: bool
 ) -> Json:
-    if not _sg_permission(viewer):
-        raise NotPermitted()
-    async with uow:
-        conn = await driver_in_transaction(uow.session)
-        group = await _quick_group(conn, viewer, group_ident)
-        server_id = await groups.find_server(conn, server_ident)
-        if server_id is None:
-            raise NotAllowed(title="Invalid Server.")
-        if not await groups.add_server(conn, int(group["id"]), server_id, all_orgs=all_orgs):
-            raise _fail("addServer", "Server is already in the sharing group.")
-        await groups.update(conn, int(group["id"]), {}, now=datetime.now(UTC))
-        await uow.commit()
-    return _quick_success("addServer", "Server added to the sharing group.")
+    async def add(conn: Conn, group_id: int, server_id: int) -> bool:
+        return await groups.add_server(conn, group_id, server_id, all_orgs=all_orgs)
+
+    return await _quick_edit(
+        uow, viewer, group_ident, action="addServer",
+        find=lambda c: groups.find_server(c, server_ident), missing="Invalid Server.",
+        change=add, refused="Server is already in the sharing group.",
+        done="Server added to the sharing group.",
+    )  # fmt: skip
 
 
 async def remove_server(
     uow: UnitOfWork, viewer: Viewer, group_ident: Any, server_ident: Any
 ) -> Json:
-    if not _sg_permission(viewer):
-        raise NotPermitted()
-    async with uow:
-        conn = await driver_in_transaction(uow.session)
-        group = await _quick_group(conn, viewer, group_ident)
-        server_id = await groups.find_server(conn, server_ident)
-        if server_id is None:
-            raise NotAllowed(title="Invalid Server.")
-        if not await groups.remove_server(conn, int(group["id"]), server_id):
-            raise _fail("removeServer", "Server is not in the sharing group.")
-        await groups.update(conn, int(group["id"]), {}, now=datetime.now(UTC))
-        await uow.commit()
-    return _quick_success("removeServer", "Server removed from the sharing group.")
+    return await _quick_edit(
+        uow, viewer, group_ident, action="removeServer",
+        find=lambda c: groups.find_server(c, server_ident), missing="Invalid Server.",
+        change=groups.remove_server, refused="Server is not in the sharing group.",
+        done="Server removed from the sharing group.",
+    )  # fmt: skip
