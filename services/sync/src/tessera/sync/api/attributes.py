@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tessera.common.deps import UoW
-from tessera.sync.api.common import DENIED, Me, SyncSettings
+from tessera.sync.api.common import DENIED, Me, SyncSettings, flag
 from tessera.sync.api.events import (
     JSON_BODY,
     REFUSED,
@@ -33,10 +33,6 @@ _ONE_OR_MANY = {
 }  # fmt: skip
 
 
-def _flag(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true")
-
-
 @misp_routes(
     router, "/attributes/add/{ident}", ["POST"], openapi_extra=_ONE_OR_MANY,
     summary="Add one attribute or a list to an event (MISP's attributes/add)",
@@ -46,7 +42,7 @@ async def add_attributes(
     ident: str, request: Request, me: Me, uow: UoW, settings: SyncSettings
 ) -> JSONResponse:
     params = dict(request.query_params) | named(request)
-    break_on_duplicate = _flag(params.get("breakOnDuplicate", 1))
+    break_on_duplicate = flag(params.get("breakOnDuplicate", 1))
     payload = await read_body(request, settings)
     body = await attributes.add_attributes(
         uow, me, ident_of(ident), payload, break_on_duplicate=break_on_duplicate
@@ -87,7 +83,7 @@ async def delete_attribute(
     body = await read_body(request, settings)
     hard = (
         rest.split("/")[0] == "1"
-        or _flag(named(request).get("hard", 0))
-        or (isinstance(body, dict) and _flag(body.get("hard", 0)))
+        or flag(named(request).get("hard", 0))
+        or (isinstance(body, dict) and flag(body.get("hard", 0)))
     )
     return JSONResponse(await attributes.delete_attribute(uow, me, ident_of(ident), hard=hard))

@@ -14,10 +14,18 @@ from tessera.sync.service import identity
 from tessera.sync.settings import Settings
 from tessera.sync.viewer import Viewer
 
-__all__ = ["PROBLEM", "Me", "SyncSettings", "named_params"]
+__all__ = ["PROBLEM", "Me", "SyncSettings", "flag", "named_params"]
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 DENIED: dict[str, Any] = {"description": "no valid API key or token", **PROBLEM}
+
+
+def flag(value: Any) -> bool:
+    """A MISP flag as clients send it: ``1``, ``"1"``, ``true``, ``"true"``, ``"yes"``,
+    ``"on"`` (any case); a list (CakePHP's named ``x[]:1``) is set when it holds anything."""
+    if isinstance(value, list | tuple):
+        return bool(value)
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 async def _settings(runtime: Runtime) -> Settings:

@@ -24,7 +24,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from tessera.common.deps import UoW, resource
 from tessera.common.http import problem_response
-from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, named_params
+from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, flag, named_params
 from tessera.sync.service import event_index, events, protection
 from tessera.sync.service.problems import InvalidJson, SaveFailed
 
@@ -167,17 +167,11 @@ async def parse_body(raw: bytes) -> Any:
         raise InvalidJson() from None
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return bool(value)
-    return str(value).strip().lower() in ("1", "true")
-
-
 def _deleted(value: Any) -> int:
     """``events/view``'s ``deleted``: 0 live parts, 1 all of them, 2 only the deleted ones
     (``[0, 1]`` is 1, ``[1]`` is 2, ``true`` is 1, anything else is 2, as MISP reads it)."""
     if isinstance(value, list | tuple):
-        kinds = {_flag(v) for v in value}
+        kinds = {flag(v) for v in value}
         return 1 if kinds == {False, True} else (2 if kinds == {True} else 0)
     text = str(value).strip().lower()
     if text in ("0", "false", "", "none"):
@@ -199,7 +193,7 @@ async def add_event(
 ) -> JSONResponse:
     raw = await raw_body(request, settings)
     payload = await parse_body(raw)
-    metadata = _flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
+    metadata = flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
     signed = events.Signed(raw, request.headers.get("x-pgp-signature"), keys)
     answer = await events.add_event(uow, me, payload, metadata=metadata, signed=signed)
     return JSONResponse(answer.body())
@@ -220,8 +214,8 @@ async def view_event(
         params |= {k: v for k, v in body.items() if k in ("deleted", "extended")}
     options = events.ViewOptions(
         deleted=_deleted(params.get("deleted", 0)),
-        sightings=not _flag(params.get("noSightings", 0)),
-        exclude_local_tags=_flag(params["excludeLocalTags"]) if "excludeLocalTags" in params
+        sightings=not flag(params.get("noSightings", 0)),
+        exclude_local_tags=flag(params["excludeLocalTags"]) if "excludeLocalTags" in params
         else None,
     )  # fmt: skip
     found = await events.view_event(uow, me, ident_of(ident), options)
@@ -252,7 +246,7 @@ async def edit_event(
 ) -> JSONResponse:
     raw = await raw_body(request, settings)
     payload = await parse_body(raw)
-    metadata = _flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
+    metadata = flag(named(request).get("metadata", request.query_params.get("metadata", 0)))
     signed = events.Signed(raw, request.headers.get("x-pgp-signature"), keys)
     answer = await events.edit_event(
         uow, me, ident_of(ident), payload, metadata=metadata, signed=signed

@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from tessera.common.deps import Client, UoW, resource
-from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, _me
+from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, _me, flag
 from tessera.sync.api.events import misp_routes
 from tessera.sync.api.servers import _job_answer
 from tessera.sync.crypto import KeyBox, UnreadableKey
@@ -37,10 +37,6 @@ _EXAMPLE = {
     "tag_id": 0,
     "fetch_every_s": 86400,
 }
-
-
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _fail(field: str, message: str) -> InvalidFeed:
@@ -125,16 +121,16 @@ def _feed_in(body: Any) -> dict[str, Any]:
     return {
         "name": str(body["name"]).strip()[:255], "provider": str(body["provider"]).strip()[:255],
         "url": _url(body["url"]), "rules": _json_object(rules, "rules"),
-        "enabled": _flag(body.get("enabled")), "distribution": distribution,
+        "enabled": flag(body.get("enabled")), "distribution": distribution,
         "sharing_group_id": group,
         "tag_id": _int(body.get("tag_id"), "tag_id", default=None) or None,
-        "source_format": source_format, "fixed_event": _flag(body.get("fixed_event")),
-        "delta_merge": _flag(body.get("delta_merge")), "publish": _flag(body.get("publish")),
-        "override_ids": _flag(body.get("override_ids")),
-        "lookup_visible": _flag(body.get("lookup_visible")),
-        "caching_enabled": _flag(body.get("caching_enabled")), "input_source": "network",
+        "source_format": source_format, "fixed_event": flag(body.get("fixed_event")),
+        "delta_merge": flag(body.get("delta_merge")), "publish": flag(body.get("publish")),
+        "override_ids": flag(body.get("override_ids")),
+        "lookup_visible": flag(body.get("lookup_visible")),
+        "caching_enabled": flag(body.get("caching_enabled")), "input_source": "network",
         "settings": _json_object(body.get("settings"), "settings"),
-        "allow_private_addresses": _flag(body.get("allow_private_addresses")),
+        "allow_private_addresses": flag(body.get("allow_private_addresses")),
         "headers": _headers(body.get("headers")), "fetch_every_s": every,
     }  # fmt: skip
 

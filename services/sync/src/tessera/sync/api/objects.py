@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from tessera.common.deps import UoW
-from tessera.sync.api.common import DENIED, Me, SyncSettings
+from tessera.sync.api.common import DENIED, Me, SyncSettings, flag
 from tessera.sync.api.events import REFUSED, MispRoute, ident_of, misp_routes, named, read_body
 from tessera.sync.service import objects, references
 
@@ -69,10 +69,6 @@ _HARD = {
 }  # fmt: skip
 
 
-def _flag(value: object) -> bool:
-    return str(value).strip().lower() in ("1", "true")
-
-
 def _positional(request: Request) -> list[str]:
     """The path's segments after the route's own that are no named parameters (MISP's
     positional arguments: ``objects/add/{event}/{template}/{version}``, ``delete/{id}/1``)."""
@@ -84,9 +80,9 @@ async def _hard(request: Request, settings: SyncSettings) -> bool:
     body = await read_body(request, settings)
     positional = _positional(request)
     return (
-        (bool(positional) and _flag(positional[0]))
-        or _flag(named(request).get("hard", 0))
-        or (isinstance(body, dict) and _flag(body.get("hard", 0)))
+        (bool(positional) and flag(positional[0]))
+        or flag(named(request).get("hard", 0))
+        or (isinstance(body, dict) and flag(body.get("hard", 0)))
     )
 
 
@@ -107,7 +103,7 @@ async def add_object(
     payload = await read_body(request, settings)
     body = await objects.add_object(
         uow, me, ident_of(ident), payload,
-        break_on_duplicate=_flag(params.get("breakOnDuplicate", 0)), template=template,
+        break_on_duplicate=flag(params.get("breakOnDuplicate", 0)), template=template,
     )  # fmt: skip
     return JSONResponse(body)
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from tessera.common.deps import UoW, resource
 from tessera.common.problems import Problem
 from tessera.sync import exchange
-from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings
+from tessera.sync.api.common import DENIED, PROBLEM, Me, SyncSettings, flag
 from tessera.sync.api.events import misp_routes
 from tessera.sync.crypto import HINTED, KeyBox, UnreadableKey
 from tessera.sync.service import pull, push, servers
@@ -51,10 +51,6 @@ class UnknownTechnique(Problem):
     status = 400
     code = "unknown_technique"
     title = "Pull everything (full, update) or one event by its uuid."
-
-
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _rules(value: Any, field: str) -> dict[str, Any]:
@@ -118,7 +114,7 @@ def _server_in(body: dict[str, Any], *, editing: bool = False) -> dict[str, Any]
             raise InvalidServer(errors=[error]) from None
     if remote is not None or not editing:
         out["remote_org"] = remote
-    out |= {f: _flag(body.get(f)) for f in _FLAGS if not editing or f in body}
+    out |= {f: flag(body.get(f)) for f in _FLAGS if not editing or f in body}
     out |= {f: _rules(body.get(f), f) for f in ("pull_rules", "push_rules")
             if not editing or f in body}  # fmt: skip
     if not editing or "priority" in body:

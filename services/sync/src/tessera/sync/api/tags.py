@@ -9,17 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tessera.common.deps import UoW
-from tessera.sync.api.common import DENIED, Me, SyncSettings
+from tessera.sync.api.common import DENIED, Me, SyncSettings, flag
 from tessera.sync.api.events import JSON_BODY, REFUSED, MispRoute, misp_routes, named, read_body
 from tessera.sync.service import tags
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sync", tags=["MISP tags"], route_class=MispRoute)
-
-
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true")
 
 
 @misp_routes(
@@ -49,7 +45,7 @@ async def attach_tag(request: Request, me: Me, uow: UoW, settings: SyncSettings)
     path = _positional(request)
     uuid = path[0] if path else data.get("uuid")
     tag = path[1] if len(path) > 1 else data.get("tag")
-    local = _flag(path[2]) if len(path) > 2 else _flag(data.get("local", 0))
+    local = flag(path[2]) if len(path) > 2 else flag(data.get("local", 0))
     relationship = data.get("relationship_type")
     answer = await tags.attach_tags(
         uow, me, uuid, tag, local=local,
