@@ -22,7 +22,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -135,11 +135,7 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
                 raise NotStarted(f"{_named(found)} has pulling off: set its pull flag") from None
             return job_id, f"pulling from {_named(found)}"
 
-        code = _run(
-            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
-                              give_up_after=timeout, interval=interval)
-        )  # fmt: skip
-        raise typer.Exit(code)
+        _start_and_follow(settings(), queue, no_wait, as_json, timeout, interval)
 
     @cli.command("push", help=f"{_PUSH_HELP}\n\n{SERVICE_NOTE}")
     def push_command(
@@ -168,11 +164,7 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
                 raise NotStarted(f"{_named(found)} has pushing off: set its push flag") from None
             return job_id, f"pushing to {_named(found)}"
 
-        code = _run(
-            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
-                              give_up_after=timeout, interval=interval)
-        )  # fmt: skip
-        raise typer.Exit(code)
+        _start_and_follow(settings(), queue, no_wait, as_json, timeout, interval)
 
     @cli.command("fetch-feed", help=f"{_FETCH_FEED_HELP}\n\n{SERVICE_NOTE}")
     def fetch_feed_command(
@@ -194,11 +186,7 @@ def add_commands(cli: typer.Typer, settings: Callable[[], Settings] = Settings) 
                 raise NotStarted(f"{named} is not enabled") from None
             return job_id, f"fetching {named}"
 
-        code = _run(
-            _queue_and_follow(settings(), queue, wait=not no_wait, as_json=as_json,
-                              give_up_after=timeout, interval=interval)
-        )  # fmt: skip
-        raise typer.Exit(code)
+        _start_and_follow(settings(), queue, no_wait, as_json, timeout, interval)
 
     @cli.command("jobs")
     def jobs_command(
@@ -300,6 +288,22 @@ async def _with_keyring(
     ring = protection.Keyring.of(KeyBox(settings.server_key.get_secret_value()), configured)
     async with _unit_of_work(settings) as uow:
         return await work(uow, ring)
+
+
+def _start_and_follow(
+    settings: Settings,
+    queue: Callable[[UnitOfWork], Awaitable[tuple[uuid.UUID, str]]],
+    no_wait: bool,
+    as_json: bool,
+    timeout: float | None,
+    interval: float,
+) -> NoReturn:
+    """Queue the job and follow it (unless ``no_wait``); exit with what it came to."""
+    code = _run(
+        _queue_and_follow(settings, queue, wait=not no_wait, as_json=as_json,
+                          give_up_after=timeout, interval=interval)
+    )  # fmt: skip
+    raise typer.Exit(code)
 
 
 def _run(work: Any) -> int:

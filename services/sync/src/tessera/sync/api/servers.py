@@ -24,6 +24,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/sync", tags=["MISP servers and sync jobs"])
 Keys = Annotated[KeyBox, Depends(resource(KeyBox))]
 NOT_FOUND: dict[str, Any] = {"description": "no such server", **PROBLEM}
+ServerId = Annotated[int, Path(ge=1, le=2**62, description="the server's id")]
 _EXAMPLE = {
     "name": "Partner CERT",
     "url": "https://misp.partner.example",
@@ -199,7 +200,7 @@ async def add_server(
     responses={403: DENIED, 404: NOT_FOUND},
 )
 async def edit_server(
-    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    server_id: ServerId,
     me: Me,
     uow: UoW,
     keys: Keys,
@@ -222,9 +223,7 @@ async def edit_server(
     summary="Remove a remote server (site admins): its jobs stay, its events stay here",
     responses={403: DENIED, 404: NOT_FOUND},
 )
-async def delete_server(
-    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
-) -> dict[str, Any]:
+async def delete_server(server_id: ServerId, me: Me, uow: UoW) -> dict[str, Any]:
     await servers.delete_server(uow, server_id, me)
     message = "Server deleted"
     return {"saved": True, "success": True, "name": message, "message": message,
@@ -252,9 +251,7 @@ async def list_servers(
     summary="Whether the remote answers as MISP and knows our key (MISP's status codes)",
     responses={403: DENIED, 404: NOT_FOUND},
 )
-async def test_connection(
-    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW, keys: Keys
-) -> dict[str, Any]:
+async def test_connection(server_id: ServerId, me: Me, uow: UoW, keys: Keys) -> dict[str, Any]:
     return await servers.test_connection(uow, server_id, me, keys)
 
 
@@ -275,9 +272,7 @@ def _job_answer(job_id: uuid.UUID, what: str) -> dict[str, Any]:
     summary="Pull from the server: answers at once with the job it started",
     responses={403: DENIED, 404: NOT_FOUND},
 )
-async def pull_all(
-    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
-) -> dict[str, Any]:
+async def pull_all(server_id: ServerId, me: Me, uow: UoW) -> dict[str, Any]:
     return _job_answer(await pull.start_pull(uow, server_id, me), "Pull")
 
 
@@ -295,7 +290,7 @@ async def pull_all(
     },
 )
 async def pull_some(
-    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    server_id: ServerId,
     technique: Annotated[str, Path(max_length=64)],
     me: Me,
     uow: UoW,
@@ -321,9 +316,7 @@ async def pull_some(
     summary="Push to the server: answers at once with the job it started",
     responses={403: DENIED, 404: NOT_FOUND},
 )
-async def push_all(
-    server_id: Annotated[int, Path(ge=1, le=2**62)], me: Me, uow: UoW
-) -> dict[str, Any]:
+async def push_all(server_id: ServerId, me: Me, uow: UoW) -> dict[str, Any]:
     return _job_answer(await push.start_push(uow, server_id, me), "Push")
 
 
@@ -341,7 +334,7 @@ async def push_all(
     },
 )
 async def push_some(
-    server_id: Annotated[int, Path(ge=1, le=2**62)],
+    server_id: ServerId,
     technique: Annotated[str, Path(max_length=64)],
     me: Me,
     uow: UoW,
